@@ -1,0 +1,38 @@
+"""The owner can require two-factor authentication for every staff account."""
+
+from allauth.mfa.utils import is_mfa_enabled
+from django.shortcuts import redirect
+
+from loyalty.exceptions import ProgramNotConfigured
+from loyalty.services.program import program_get
+from members.models import STAFF_ROLES
+
+EXEMPT_PREFIXES = ("/accounts/", "/static/", "/i18n/", "/media/")
+
+
+class StaffTwoFactorRequiredMiddleware:
+    """Sends staff (owner, manager, marketing) without TOTP to its set-up page
+    when the program requires two-factor authentication; the account pages
+    stay reachable so that the set-up can be done."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if (
+            user.is_authenticated
+            and user.role in STAFF_ROLES
+            and not request.path.startswith(EXEMPT_PREFIXES)
+            and _required()
+            and not is_mfa_enabled(user)
+        ):
+            return redirect("mfa_activate_totp")
+        return self.get_response(request)
+
+
+def _required() -> bool:
+    try:
+        return program_get().require_staff_2fa
+    except ProgramNotConfigured:
+        return False

@@ -1,0 +1,98 @@
+"""Domain errors of the program and the ledger.
+
+Each carries a stable ``code`` for the API, an HTTP ``status`` and a
+translatable message template with named parameters. ``field`` names the
+input the error is about, when there is one, so forms and imports can point
+at it.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+from members.exceptions import LoyaltyError
+
+__all__ = ["LoyaltyError"]
+
+
+class ProgramNotConfigured(LoyaltyError):
+    code = "program_not_configured"
+    status = 503
+    template = _("The loyalty program has not been set up yet.")
+
+
+class InvalidAmount(LoyaltyError):
+    code = "invalid_amount"
+    field = "amount"
+    template = _("The amount must be a positive number with at most %(places)d decimal places.")
+
+
+class CurrencyMismatch(LoyaltyError):
+    code = "currency_mismatch"
+    field = "currency"
+    template = _("The currency %(given)s is not the program currency %(expected)s.")
+
+
+class InvalidTime(LoyaltyError):
+    code = "invalid_time"
+    template = _("%(field)s must be a date and time that is not in the future.")
+
+
+class MemberNotActive(LoyaltyError):
+    code = "member_not_active"
+    status = 409
+    field = "member"
+    template = _("Member %(card)s is not active.")
+
+
+class ExternalIdConflict(LoyaltyError):
+    code = "external_id_conflict"
+    status = 409
+    field = "external_id"
+    template = _(
+        "The external id %(external_id)s was already used for a different "
+        "%(what)s; send a new id or the same data as before."
+    )
+
+
+class RefundTooLarge(LoyaltyError):
+    code = "refund_too_large"
+    status = 409
+    field = "amount"
+    template = _("At most %(refundable)s of this purchase can still be refunded.")
+
+
+class RefundBeforePurchase(LoyaltyError):
+    code = "refund_before_purchase"
+    field = "refunded_at"
+    template = _("A refund cannot be dated before its purchase.")
+
+
+class InsufficientPoints(LoyaltyError):
+    code = "insufficient_points"
+    status = 409
+    field = "points"
+    template = _("You need %(needed)d points; you have %(available)d.")
+
+
+class InvalidPoints(LoyaltyError):
+    code = "invalid_points"
+    field = "points"
+    template = _("Points must be a whole number other than zero.")
+
+
+class IdempotencyKeyReused(LoyaltyError):
+    code = "idempotency_key_reused"
+    status = 409
+    field = "idempotency_key"
+    template = _("This idempotency key was already used for a different request.")
+
+
+class NotAllowed(LoyaltyError):
+    code = "not_allowed"
+    status = 403
+    template = _("You are not allowed to %(action)s.")
+
+
+class ReasonRequired(LoyaltyError):
+    code = "reason_required"
+    field = "reason"
+    template = _("Give a reason for the adjustment.")

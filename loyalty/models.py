@@ -1,0 +1,332 @@
+import zoneinfo
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_countries.fields import CountryField
+
+from loyalty.currencies import validate_currency
+
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            _("%(value)s is not a known time zone (try Europe/Warsaw)."),
+            params={"value": value}, code="invalid_timezone",
+        )
+
+
+class Program(models.Model):
+    """The one loyalty program of the business (always ``pk=1``)."""
+
+    name = models.CharField(_("name"), max_length=120)
+    currency = models.CharField(
+        _("currency"), max_length=3, validators=[validate_currency],
+        help_text=_("ISO 4217 code of the program currency, such as PLN or EUR."),
+    )
+    country = CountryField(_("country"))
+    timezone = models.CharField(
+        _("time zone"), max_length=64, validators=[validate_timezone],
+        help_text=_("Calendar days and reports use this zone, e.g. Europe/Warsaw."),
+    )
+    earn_rate = models.DecimalField(
+        _("earn rate"), max_digits=8, decimal_places=4,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("Points per 1.00 of the currency spent, rounded down."),
+    )
+    point_value = models.DecimalField(
+        _("point value"), max_digits=10, decimal_places=4,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("What one point is worth in the currency, for liability and discounts."),
+    )
+    return_window_days = models.PositiveIntegerField(
+        _("return window (days)"), default=0,
+        help_text=_("Points stay pending this many days after a purchase; 0 = at once."),
+    )
+    expiry_months = models.PositiveIntegerField(
+        _("expiry (months)"), null=True, blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Each lot of points expires this many months after it was earned; blank = never."),
+    )
+    allow_debt = models.BooleanField(
+        _("refunds may leave a debt"), default=True,
+        help_text=_(
+            "When a refund reverses points the member has already spent, keep the "
+            "difference as a debt that later earnings repay. Off: the difference is forgiven."
+        ),
+    )
+    require_staff_2fa = models.BooleanField(
+        _("require two-factor authentication for staff"), default=False
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("program")
+        verbose_name_plural = _("program")
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="program_singleton")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class Store(models.Model):
+    code = models.CharField(
+        _("code"), max_length=32, unique=True,
+        validators=[RegexValidator(r"^[A-Za-z0-9_-]+$", _("Use letters, digits, - and _ only."))],
+        help_text=_("Short code used by imports, the API and the POS, e.g. WAW-01."),
+    )
+    name = models.CharField(_("name"), max_length=120)
+    timezone = models.CharField(_("time zone"), max_length=64, validators=[validate_timezone])
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class Source(models.TextChoices):
+    TILL = "till", _("Till")
+    API = "api", _("API")
+    IMPORT = "import", _("Import")
+    STAFF = "staff", _("Staff")
+    DEMO = "demo", _("Demo data")
+
+
+class Purchase(models.Model):
+    """A receipt or order, with or without a member.
+
+    ``refunded_amount`` and ``points_kept`` are caches kept by the ledger service
+    under the purchase's row lock.
+    """
+
+    external_id = models.CharField(_("external id"), max_length=64, unique=True)
+    store = models.ForeignKey(Store, verbose_name=_("store"), on_delete=models.PROTECT, related_name="purchases")
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("member"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="purchases",
+    )
+    purchased_at = models.DateTimeField(_("purchased at"))
+    amount = models.DecimalField(_("amount"), **MONEY)
+    currency = models.CharField(_("currency"), max_length=3)
+    refunded_amount = models.DecimalField(_("refunded amount"), default=Decimal("0"), **MONEY)
+    points = models.IntegerField(_("points earned"), default=0)
+    points_kept = models.IntegerField(_("points kept after refunds"), default=0)
+    payload_hash = models.CharField(max_length=64, editable=False)
+    source = models.CharField(_("source"), max_length=8, choices=Source.choices)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("purchase")
+        verbose_name_plural = _("purchases")
+        indexes = [
+            models.Index(fields=["purchased_at"], name="purchase_at"),
+            models.Index(fields=["member", "purchased_at"], name="purchase_member_at"),
+            models.Index(fields=["store", "purchased_at"], name="purchase_store_at"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="purchase_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("amount")),
+                name="purchase_refund_within_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+    @property
+    def refundable_amount(self) -> Decimal:
+        return self.amount - self.refunded_amount
+
+
+class PurchaseLine(models.Model):
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="lines")
+    sku = models.CharField(_("SKU"), max_length=64)
+    category = models.CharField(_("category"), max_length=64, blank=True)
+    quantity = models.DecimalField(_("quantity"), max_digits=10, decimal_places=3, default=Decimal("1"))
+    amount = models.DecimalField(_("amount"), **MONEY)
+
+    class Meta:
+        verbose_name = _("purchase line")
+        verbose_name_plural = _("purchase lines")
+
+    def __str__(self) -> str:
+        return f"{self.sku} x {self.quantity}"
+
+
+class Refund(models.Model):
+    external_id = models.CharField(_("external id"), max_length=64, unique=True)
+    purchase = models.ForeignKey(Purchase, verbose_name=_("purchase"), on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(_("amount"), **MONEY)
+    refunded_at = models.DateTimeField(_("refunded at"))
+    points_reversed = models.IntegerField(_("points reversed"), default=0)
+    payload_hash = models.CharField(max_length=64, editable=False)
+    source = models.CharField(_("source"), max_length=8, choices=Source.choices)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class PointsAccount(models.Model):
+    """A member's cached balances; always equal to the sums of the ledger.
+
+    ``next_due_at`` is the earliest instant at which a lot of this account is
+    due to be released or to expire (``None``: nothing due). The ledger keeps
+    it so that operations only look for due lots when there are some.
+    """
+
+    member = models.OneToOneField(
+        "members.Member", primary_key=True, on_delete=models.PROTECT, related_name="points_account"
+    )
+    available = models.IntegerField(_("available points"), default=0)
+    pending = models.IntegerField(_("pending points"), default=0)
+    debt = models.IntegerField(_("points debt"), default=0)
+    next_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("points account")
+        verbose_name_plural = _("points accounts")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(available__gte=0) & Q(pending__gte=0) & Q(debt__gte=0),
+                name="account_balances_not_negative",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.available}"
+
+
+class PointsLot(models.Model):
+    """Points earned together: by one purchase, one bonus or one adjustment.
+
+    A lot is pending until ``available_at``, then available until it expires at
+    ``expires_at`` (``None``: never). Redemptions and reversals take from
+    ``remaining``; a lot whose points were all taken stays available with
+    ``remaining=0``.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        AVAILABLE = "available", _("Available")
+        EXPIRED = "expired", _("Expired")
+        VOIDED = "voided", _("Voided")
+
+    account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="lots")
+    purchase = models.OneToOneField(
+        Purchase, null=True, blank=True, on_delete=models.PROTECT, related_name="lot"
+    )
+    points = models.PositiveIntegerField(_("points"))
+    remaining = models.PositiveIntegerField(_("remaining points"))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices)
+    earned_at = models.DateTimeField(_("earned at"))
+    available_at = models.DateTimeField(_("available at"))
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("points lot")
+        verbose_name_plural = _("points lots")
+        indexes = [
+            models.Index(fields=["account", "status", "earned_at"], name="lot_account_status"),
+            models.Index(
+                fields=["available_at"], name="lot_pending_due",
+                condition=Q(status="pending"),
+            ),
+            models.Index(
+                fields=["expires_at"], name="lot_expiry_due",
+                condition=Q(status="available", remaining__gt=0),
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(remaining__lte=models.F("points")), name="lot_remaining_within_points"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points} ({self.status})"
+
+
+class LedgerEntry(models.Model):
+    """One append-only movement of points.
+
+    Each entry states its effect on each cached balance (``*_delta``), so a
+    balance is the plain sum of its column. ``points`` is the headline figure
+    that reports count: positive for earns and releases, negative for the rest.
+    ``effective_at`` is the business time (the purchase, the release, the
+    expiry); ``recorded_at`` is when the row was written.
+    """
+
+    class Kind(models.TextChoices):
+        EARN = "earn", _("Earned")
+        BONUS = "bonus", _("Bonus")
+        RELEASE = "release", _("Released")
+        REDEEM = "redeem", _("Redeemed")
+        REDEEM_CANCEL = "redeem_cancel", _("Returned")
+        REVERSAL = "reversal", _("Refund reversal")
+        EXPIRE = "expire", _("Expired")
+        ADJUST = "adjust", _("Adjustment")
+
+    account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="entries")
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    points = models.IntegerField(_("points"))
+    available_delta = models.IntegerField(default=0)
+    pending_delta = models.IntegerField(default=0)
+    debt_delta = models.IntegerField(default=0)
+    effective_at = models.DateTimeField(_("effective at"))
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+    idempotency_key = models.CharField(max_length=100)
+    lot = models.ForeignKey(PointsLot, null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
+    purchase = models.ForeignKey(Purchase, null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
+    refund = models.OneToOneField(Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="entry")
+    breakdown = models.JSONField(_("breakdown"), default=list, blank=True)
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        constraints = [
+            models.UniqueConstraint(fields=["account", "idempotency_key"], name="ledger_idempotency"),
+        ]
+        indexes = [
+            models.Index(fields=["account", "effective_at"], name="ledger_account_at"),
+            models.Index(fields=["effective_at", "kind"], name="ledger_at_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.points:+d}"

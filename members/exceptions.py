@@ -1,0 +1,45 @@
+"""Domain errors. ``LoyaltyError`` is the base of every app's errors; it lives
+here, in the lowest app, so that every app can import it."""
+
+from django.utils.translation import gettext_lazy as _
+
+
+class LoyaltyError(Exception):
+    """A refused business action, with a stable ``code``, an HTTP ``status``,
+    a translatable message template with named parameters and, when the error
+    is about one input, the ``field`` it names."""
+
+    code = "loyalty_error"
+    status = 400
+    field: str | None = None
+    template = _("The request could not be completed.")
+
+    def __init__(self, **params: object) -> None:
+        self.params = params
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return str(self.template) % self.params
+
+
+class DuplicateMember(LoyaltyError):
+    code = "duplicate_member"
+    status = 409
+    template = _("A member with this %(field_name)s already exists (card %(card)s).")
+
+    def __init__(self, *, field: str, **params: object) -> None:
+        self.field = field
+        super().__init__(**params)
+
+
+class InvalidCardNumber(LoyaltyError):
+    code = "invalid_card_number"
+    field = "card_number"
+    template = _("%(value)s is not a valid card number (13 digits with a check digit).")
+
+
+class ContactRequired(LoyaltyError):
+    code = "contact_required"
+    field = "email"
+    template = _("Give an email address or a phone number.")

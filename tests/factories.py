@@ -1,0 +1,67 @@
+import datetime as dt
+from decimal import Decimal
+
+import factory
+from django.utils import timezone
+from factory.django import DjangoModelFactory
+
+from loyalty.models import Program, Store
+from members.cards import ean13_check_digit
+from members.models import Member, Role, User
+
+
+def card_number(n: int) -> str:
+    body = f"29{n:010d}"
+    return body + ean13_check_digit(body)
+
+
+class ProgramFactory(DjangoModelFactory):
+    class Meta:
+        model = Program
+        django_get_or_create = ("id",)
+
+    id = 1
+    name = "Coffee Club"
+    currency = "PLN"
+    country = "PL"
+    timezone = "Europe/Warsaw"
+    earn_rate = Decimal("1")
+    point_value = Decimal("0.01")
+    return_window_days = 0
+    expiry_months = None
+    allow_debt = True
+
+
+class StoreFactory(DjangoModelFactory):
+    class Meta:
+        model = Store
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"S{n:02d}")
+    name = factory.Sequence(lambda n: f"Store {n}")
+    timezone = "Europe/Warsaw"
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    password = factory.django.Password("pass-word-123")
+    role = ""
+
+
+class StaffFactory(UserFactory):
+    role = Role.MANAGER
+
+
+class MemberFactory(DjangoModelFactory):
+    class Meta:
+        model = Member
+
+    card_number = factory.Sequence(card_number)
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    email = factory.Sequence(lambda n: f"member{n}@example.com")
+    enrolled_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=400))
