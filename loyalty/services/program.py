@@ -12,7 +12,8 @@ PROGRAM_CACHE_KEY = "loyalty:program:v1"
 
 
 def program_get() -> Program:
-    """The program, from the cache (shared across web nodes with a real cache).
+    """The program, from the cache (shared across web nodes with a real cache;
+    with a per-process cache another process sees a change within a minute).
 
     Raises ``ProgramNotConfigured`` before the program has been set up.
     """
@@ -21,7 +22,7 @@ def program_get() -> Program:
         program = Program.objects.filter(pk=1).first()
         if program is None:
             raise ProgramNotConfigured()
-        cache.set(PROGRAM_CACHE_KEY, program, timeout=300)
+        cache.set(PROGRAM_CACHE_KEY, program, timeout=60)
     return program
 
 
