@@ -105,6 +105,13 @@ def purchase_payload_hash(
     })
 
 
+def refund_payload_hash(*, purchase_id: int, amount: Decimal, refunded_at: dt.datetime) -> str:
+    return _digest({
+        "purchase": purchase_id, "amount": str(amount),
+        "at": refunded_at.astimezone(dt.UTC).isoformat(),
+    })
+
+
 def purchase_validate(
     *,
     program: Program,
@@ -240,10 +247,7 @@ def refund_record(
     refunded_at = _time_clean(refunded_at or now, field="refunded_at", now=now)
     program = program_get()
     amount = money_clean(amount, currency=purchase.currency)
-    payload_hash = _digest({
-        "purchase": purchase.pk, "amount": str(amount),
-        "at": refunded_at.astimezone(dt.UTC).isoformat(),
-    })
+    payload_hash = refund_payload_hash(purchase_id=purchase.pk, amount=amount, refunded_at=refunded_at)
     try:
         return _refund_create(
             program=program, external_id=external_id, purchase_id=purchase.pk, amount=amount,
