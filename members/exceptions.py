@@ -43,3 +43,27 @@ class ContactRequired(LoyaltyError):
     code = "contact_required"
     field = "email"
     template = _("Give an email address or a phone number.")
+
+
+class InvalidEmail(LoyaltyError):
+    code = "invalid_email"
+    field = "email"
+    template = _("%(value)s is not a valid email address.")
+
+
+class InvalidRole(LoyaltyError):
+    code = "invalid_role"
+    field = "role"
+    template = _("%(value)s is not a staff role; use one of: %(roles)s.")
+
+
+class StoreRequired(LoyaltyError):
+    code = "store_required"
+    field = "stores"
+    template = _("A cashier needs at least one store.")
+
+
+class PasswordRejected(LoyaltyError):
+    code = "password_rejected"
+    field = "password"
+    template = _("The password was refused: %(problems)s")
