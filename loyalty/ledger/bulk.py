@@ -1,0 +1,581 @@
+"""Loading history in bulk through the ledger's own rules.
+
+``BulkLedger`` is the batch twin of ``purchase_record`` and ``refund_record``:
+imports and the demo data feed it purchases and refunds, it runs every rule
+through ``AccountLedger`` (the same class the live services use) and writes
+purchases, lines, refunds, lots, entries and balances in batches: ``COPY`` on
+PostgreSQL, ``bulk_create`` elsewhere. Primary keys are reserved up front
+(``nextval`` over ``generate_series`` on PostgreSQL, ``max(id) + 1`` inside the
+transaction on SQLite), so lots, entries and refunds can point at rows that
+are still in the buffer.
+
+How the result equals live use: the events of one account must come in time
+order (accounts are independent, so their relative order does not matter).
+Each purchase credits its points at ``purchased_at`` (pending for the return
+window, expiring from then), each refund reverses at its own time, and every
+operation first settles what fell due before it, as the engine always does.
+When the caller closes an account it is settled to ``now``: releases and
+expiries that fell due since are written dated when they fell due. That is
+the ledger a member would have had if each purchase had been recorded live
+at its time and the periodic jobs had run since. Idempotency keys are the
+live ones (``purchase:<pk>``, ``refund:<pk>``, ``release:<lot pk>``,
+``expire:<lot pk>``) and payload hashes are computed by the live functions, so
+a POS that later resends an imported receipt finds it already taken.
+
+Memory: an account's lots live in memory from its first event until it is
+closed; closed accounts and written rows are dropped. Close accounts as soon
+as their events are done (the imports and the demo data feed one member at a
+time) and memory stays flat however long the history is.
+
+Locks: ``accounts_prepare`` locks existing accounts (``SELECT ... FOR UPDATE``
+in primary-key order), as the live services do one at a time; callers
+prepare members in ascending id order. Everything runs in the caller's
+transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection, models
+from django.utils import timezone
+
+from loyalty.earning import purchase_earning
+from loyalty.exceptions import RefundBeforePurchase, RefundTooLarge
+from loyalty.ledger.engine import AccountLedger, Lot
+from loyalty.ledger.storage import ledger_rules, lot_from_row, open_lots_query
+from loyalty.models import (
+    LedgerEntry,
+    PointsAccount,
+    PointsLot,
+    Program,
+    Purchase,
+    PurchaseLine,
+    Refund,
+)
+from loyalty.services.purchases import (
+    LineInput,
+    purchase_payload_hash,
+    refund_payload_hash,
+    refund_points_kept,
+)
+
+BATCH_SIZE = 5000
+
+
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# -- primary keys reserved up front ---------------------------------------------
+
+
+class IdPool:
+    """Primary keys for new rows of ``model``, reserved in blocks.
+
+    PostgreSQL: ``nextval`` of the table's sequence over ``generate_series``,
+    safe beside concurrent inserts. SQLite: counting on from ``max(id)`` (and
+    the ``AUTOINCREMENT`` high-water mark); the caller's transaction holds
+    SQLite's write lock (``BEGIN IMMEDIATE``), so nobody else inserts meanwhile.
+    """
+
+    def __init__(self, model: type[models.Model], *, block: int = 10_000) -> None:
+        self.table = model._meta.db_table
+        self.column = model._meta.pk.column
+        self.block = block
+        self._ids: list[int] = []
+        self._sqlite_next: int | None = None
+
+    def take(self) -> int:
+        if not self._ids:
+            self._refill()
+        return self._ids.pop()
+
+    def _refill(self) -> None:
+        with connection.cursor() as cursor:
+            if on_postgres():
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                    [self.table, self.column, self.block],
+                )
+                ids = sorted(row[0] for row in cursor.fetchall())
+            else:
+                if self._sqlite_next is None:
+                    quoted = connection.ops.quote_name
+                    cursor.execute(
+                        f"SELECT COALESCE(MAX({quoted(self.column)}), 0) FROM {quoted(self.table)}"  # noqa: S608
+                    )
+                    high = cursor.fetchone()[0]
+                    cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [self.table])
+                    row = cursor.fetchone()
+                    self._sqlite_next = max(high, row[0] if row else 0) + 1
+                ids = list(range(self._sqlite_next, self._sqlite_next + self.block))
+                self._sqlite_next += self.block
+        self._ids = ids[::-1]  # pop() hands them out in ascending order
+
+
+# -- batched inserts and updates ---------------------------------------------------
+
+
+class RowBuffer:
+    """Rows for one table, written with COPY (PostgreSQL) or ``bulk_create``.
+
+    ``fields`` are attribute names (``account_id`` for a foreign key); a row is
+    a tuple in that order. JSON fields take Python values.
+    """
+
+    def __init__(self, model: type[models.Model], fields: Sequence[str]) -> None:
+        self.model = model
+        self.fields = list(fields)
+        meta = model._meta
+        self.columns = [meta.get_field(name).column for name in self.fields]
+        self._json = [
+            index for index, name in enumerate(self.fields)
+            if isinstance(meta.get_field(name), models.JSONField)
+        ]
+        self.rows: list[tuple] = []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, row: tuple) -> None:
+        self.rows.append(row)
+
+    def flush(self) -> int:
+        rows, self.rows = self.rows, []
+        if rows:
+            insert_rows(self.model, self.fields, rows, columns=self.columns, json_indexes=self._json)
+        return len(rows)
+
+
+def insert_rows(
+    model: type[models.Model],
+    fields: Sequence[str],
+    rows: Iterable[tuple],
+    *,
+    columns: Sequence[str] | None = None,
+    json_indexes: Sequence[int] = (),
+) -> None:
+    """Insert ``rows`` (tuples in ``fields`` order) in one COPY or in ``bulk_create`` batches."""
+    if on_postgres():
+        quoted = connection.ops.quote_name
+        columns = columns or [model._meta.get_field(name).column for name in fields]
+        sql = "COPY {} ({}) FROM STDIN".format(
+            quoted(model._meta.db_table), ", ".join(quoted(column) for column in columns)
+        )
+        with connection.cursor() as cursor, cursor.copy(sql) as copy:
+            if json_indexes:
+                for row in rows:
+                    row = list(row)
+                    for index in json_indexes:
+                        row[index] = json.dumps(row[index])
+                    copy.write_row(row)
+            else:
+                for row in rows:
+                    copy.write_row(row)
+    else:
+        model._default_manager.bulk_create(
+            [model(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=500
+        )
+
+
+def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple]) -> None:
+    """Set ``fields`` of existing rows; each row is ``(pk, *values)``.
+
+    PostgreSQL: ``UPDATE ... FROM (VALUES ...)`` in batches of 1,000 rows.
+    Elsewhere: ``bulk_update``.
+    """
+    if not rows:
+        return
+    meta = model._meta
+    if not on_postgres():
+        objects = []
+        for row in rows:
+            obj = model(pk=row[0])
+            for name, value in zip(fields, row[1:], strict=True):
+                setattr(obj, name, value)
+            objects.append(obj)
+        model._default_manager.bulk_update(objects, list(fields), batch_size=500)
+        return
+    quoted = connection.ops.quote_name
+    pk = meta.pk
+    targets = [pk, *(meta.get_field(name) for name in fields)]
+    cast = "({})".format(
+        ", ".join(f"CAST(%s AS {target.db_type(connection)})" for target in targets)
+    )
+    names = ["k", *(f"v{index}" for index in range(len(fields)))]
+    assignments = ", ".join(
+        f"{quoted(meta.get_field(name).column)} = v.v{index}" for index, name in enumerate(fields)
+    )
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 1000):
+            chunk = rows[start:start + 1000]
+            sql = "UPDATE {table} AS t SET {assignments} FROM (VALUES {values}) AS v({names}) WHERE t.{pk} = v.k".format(  # noqa: S608, E501
+                table=quoted(meta.db_table), assignments=assignments,
+                values=", ".join([cast] * len(chunk)), names=", ".join(names), pk=quoted(pk.column),
+            )
+            cursor.execute(sql, [value for row in chunk for value in row])
+
+
+# -- the bulk ledger ---------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class BulkPurchase:
+    """A purchase fed to ``BulkLedger``: its row and the lot it earned."""
+
+    row: Purchase
+    lot: Lot | None = None
+    written: bool = False
+
+    @property
+    def pk(self) -> int:
+        return self.row.pk
+
+
+@dataclass(eq=False)
+class _OpenAccount:
+    member_id: int
+    ledger: AccountLedger
+    row: PointsAccount | None  # None: inserted when closed (a member new in this transaction)
+    last_at: dt.datetime | None = None
+
+
+@dataclass
+class BulkStats:
+    purchases: int = 0
+    lines: int = 0
+    refunds: int = 0
+    lots: int = 0
+    entries: int = 0
+    accounts: int = 0
+    points_earned: int = 0
+    points_reversed: int = 0
+
+
+PURCHASE_FIELDS = (
+    "id", "external_id", "store_id", "member_id", "purchased_at", "amount", "currency",
+    "refunded_amount", "points", "points_kept", "payload_hash", "source", "recorded_by_id",
+    "recorded_at",
+)
+LINE_FIELDS = ("purchase_id", "sku", "category", "quantity", "amount")
+REFUND_FIELDS = (
+    "id", "external_id", "purchase_id", "amount", "refunded_at", "points_reversed",
+    "payload_hash", "source", "recorded_by_id", "recorded_at",
+)
+LOT_FIELDS = (
+    "id", "account_id", "purchase_id", "points", "remaining", "status", "earned_at",
+    "available_at", "expires_at",
+)
+ENTRY_FIELDS = (
+    "account_id", "kind", "points", "available_delta", "pending_delta", "debt_delta",
+    "effective_at", "recorded_at", "idempotency_key", "lot_id", "purchase_id", "refund_id",
+    "breakdown", "reason", "actor_id",
+)
+ACCOUNT_FIELDS = ("member_id", "available", "pending", "debt", "next_due_at")
+ACCOUNT_BALANCES = ("available", "pending", "debt", "next_due_at")
+
+
+class BulkLedger:
+    """Purchases and refunds in bulk, through ``AccountLedger``; see the module docstring.
+
+    Use inside ``transaction.atomic()``: ``accounts_prepare`` (ascending member
+    ids), then per member ``purchase_add`` / ``refund_add`` in time order and
+    ``account_close``; purchases without a member at any point; ``finish`` at
+    the end. The caller validates its input (``purchase_validate``); the
+    refund checks of ``refund_record`` (refundable amount, not before the
+    purchase) are repeated here and raise the same errors.
+    """
+
+    def __init__(
+        self,
+        *,
+        program: Program,
+        source: str,
+        now: dt.datetime | None = None,
+        recorded_by_id: int | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self.program = program
+        self.rules = ledger_rules(program)
+        self.source = source
+        self.now = now or timezone.now()
+        self.recorded_by_id = recorded_by_id
+        self.batch_size = batch_size
+        self.stats = BulkStats()
+        self._accounts: dict[int, _OpenAccount] = {}
+        self._purchase_ids = IdPool(Purchase)
+        self._refund_ids = IdPool(Refund)
+        self._lot_ids = IdPool(PointsLot)
+        self._purchases: list[BulkPurchase] = []
+        self._lines = RowBuffer(PurchaseLine, LINE_FIELDS)
+        self._refunds = RowBuffer(Refund, REFUND_FIELDS)
+        self._lots = RowBuffer(PointsLot, LOT_FIELDS)
+        self._entries = RowBuffer(LedgerEntry, ENTRY_FIELDS)
+        self._new_accounts = RowBuffer(PointsAccount, ACCOUNT_FIELDS)
+        self._account_updates: list[tuple] = []
+        self._lot_updates: list[tuple] = []
+        self._purchase_updates: dict[int, tuple] = {}
+        self._db_lots: dict[int, Lot | None] = {}
+
+    # -- accounts ------------------------------------------------------------
+
+    def accounts_prepare(self, member_ids: Iterable[int], *, new: bool = False) -> None:
+        """Open these members' accounts for appending.
+
+        Existing accounts are locked (``SELECT ... FOR UPDATE``, primary-key
+        order) and loaded with their open lots; a member without an account
+        gets an empty one first (inserted ignoring a concurrent insert, then
+        locked, as ``account_lock`` does). ``new=True`` declares members
+        created in this same transaction, who cannot have an account or be
+        seen by anyone else: their accounts are inserted when closed.
+        """
+        ids = sorted(set(member_ids) - self._accounts.keys())
+        if not ids:
+            return
+        if new:
+            for member_id in ids:
+                self._accounts[member_id] = _OpenAccount(member_id, self._empty_ledger(), None)
+            return
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start:start + 1000]
+            existing = set(PointsAccount.objects.filter(pk__in=chunk).values_list("pk", flat=True))
+            missing = [member_id for member_id in chunk if member_id not in existing]
+            if missing:
+                PointsAccount.objects.bulk_create(
+                    [PointsAccount(member_id=member_id) for member_id in missing], ignore_conflicts=True
+                )
+            locked = list(PointsAccount.objects.select_for_update().filter(pk__in=chunk).order_by("pk"))
+            lots: dict[int, list[Lot]] = {account.pk: [] for account in locked}
+            for row in open_lots_query(lots):
+                lots[row.account_id].append(lot_from_row(row))
+            for account in locked:
+                ledger = AccountLedger(
+                    rules=self.rules, available=account.available, pending=account.pending,
+                    debt=account.debt, next_due_at=account.next_due_at,
+                    load_lots=lots[account.pk].copy,
+                )
+                self._accounts[account.pk] = _OpenAccount(account.pk, ledger, account)
+
+    def _empty_ledger(self) -> AccountLedger:
+        return AccountLedger(
+            rules=self.rules, available=0, pending=0, debt=0, next_due_at=None, load_lots=list
+        )
+
+    def _account(self, member_id: int, at: dt.datetime) -> _OpenAccount:
+        account = self._accounts.get(member_id)
+        if account is None:
+            self.accounts_prepare([member_id])
+            account = self._accounts[member_id]
+        if account.last_at is not None and at < account.last_at:
+            raise ValueError(
+                f"events of member {member_id} out of time order: {at} after {account.last_at}"
+            )
+        account.last_at = at
+        return account
+
+    def account_close(self, member_id: int) -> None:
+        """Settle the account to ``now`` and queue its lots, entries and balances.
+
+        Releases and expiries due by ``now`` are dated when they fell due.
+        """
+        account = self._accounts.pop(member_id, None)
+        if account is None:
+            return
+        ledger = account.ledger
+        ledger.settle(self.now)
+        new_lots = {id(lot) for lot in ledger.new_lots}
+        for lot in ledger.new_lots:
+            self._lots.add((
+                lot.pk, member_id, lot.purchase_id, lot.points, lot.remaining, lot.status,
+                lot.earned_at, lot.available_at, lot.expires_at,
+            ))
+        self.stats.lots += len(new_lots)
+        for lot in ledger.lots_in_memory():
+            if lot.changed and id(lot) not in new_lots:
+                self._lot_updates.append((lot.pk, lot.remaining, lot.status))
+        for draft in ledger.entries:
+            lot_id = draft.lot.pk if draft.lot is not None else None
+            self._entries.add((
+                member_id, draft.kind, draft.points, draft.available_delta, draft.pending_delta,
+                draft.debt_delta, draft.effective_at, self.now,
+                draft.idempotency_key or f"{draft.kind}:{lot_id}", lot_id, draft.purchase_id,
+                draft.refund_id, draft.breakdown, draft.reason, draft.actor_id,
+            ))
+        self.stats.entries += len(ledger.entries)
+        balances = (ledger.available, ledger.pending, ledger.debt, ledger.next_due_at)
+        if account.row is None:
+            self._new_accounts.add((member_id, *balances))
+        elif balances != (account.row.available, account.row.pending, account.row.debt, account.row.next_due_at):
+            self._account_updates.append((member_id, *balances))
+        self.stats.accounts += 1
+        self._flush_if_full()
+
+    # -- events --------------------------------------------------------------
+
+    def purchase_add(
+        self,
+        *,
+        external_id: str,
+        store_id: int,
+        member_id: int | None,
+        purchased_at: dt.datetime,
+        amount: Decimal,
+        lines: Sequence[LineInput] = (),
+        payload_hash: str | None = None,
+    ) -> BulkPurchase:
+        """Record a purchase and, for a member, credit what ``purchase_earning`` says it earns.
+
+        The points are pending until the return window ends and expire with
+        the program's expiry, both counted from ``purchased_at``, as in
+        ``purchase_record``. ``amount`` must already be validated.
+        """
+        pk = self._purchase_ids.take()
+        if payload_hash is None:
+            payload_hash = purchase_payload_hash(
+                store_id=store_id, member_id=member_id, purchased_at=purchased_at, amount=amount,
+                currency=self.program.currency, lines=lines,
+            )
+        row = Purchase(
+            pk=pk, external_id=external_id, store_id=store_id, member_id=member_id,
+            purchased_at=purchased_at, amount=amount, currency=self.program.currency,
+            payload_hash=payload_hash, source=self.source, recorded_by_id=self.recorded_by_id,
+            recorded_at=self.now,
+        )
+        line_rows = [
+            PurchaseLine(purchase_id=pk, sku=line.sku, category=line.category, quantity=line.quantity,
+                         amount=line.amount)
+            for line in lines
+        ]
+        purchase = BulkPurchase(row=row)
+        if member_id is not None:
+            account = self._account(member_id, purchased_at)
+            earning = purchase_earning(purchase=row, lines=line_rows, program=self.program)
+            row.points = row.points_kept = earning.points
+            if earning.points:
+                entry = account.ledger.credit(
+                    kind=LedgerEntry.Kind.EARN, points=earning.points, effective_at=purchased_at,
+                    idempotency_key=f"purchase:{pk}", pending=True, purchase_id=pk,
+                    breakdown=earning.breakdown,
+                )
+                purchase.lot = entry.lot
+                purchase.lot.pk = self._lot_ids.take()
+                self.stats.points_earned += earning.points
+        for line in line_rows:
+            self._lines.add((pk, line.sku, line.category, line.quantity, line.amount))
+        self._purchases.append(purchase)
+        self.stats.purchases += 1
+        self.stats.lines += len(line_rows)
+        if member_id is None:
+            self._flush_if_full()
+        return purchase
+
+    def refund_add(
+        self,
+        *,
+        external_id: str,
+        purchase: BulkPurchase | Purchase,
+        amount: Decimal,
+        refunded_at: dt.datetime,
+    ) -> Refund:
+        """Record a refund of (part of) ``purchase`` and reverse the points of that share.
+
+        ``purchase`` is one fed earlier or a row already in the database,
+        which the caller has locked (after the member's account, as
+        ``refund_record`` does). After the refund the purchase keeps
+        ``floor(points × remaining / amount)`` points.
+        """
+        if isinstance(purchase, BulkPurchase):
+            row, lot, in_database = purchase.row, purchase.lot, purchase.written
+        else:
+            row, lot, in_database = purchase, None, True
+        if amount > row.refundable_amount:
+            raise RefundTooLarge(refundable=row.refundable_amount)
+        if refunded_at < row.purchased_at:
+            raise RefundBeforePurchase()
+        refunded = row.refunded_amount + amount
+        kept = refund_points_kept(points=row.points, amount=row.amount, refunded=refunded)
+        reversed_points = row.points_kept - kept
+        pk = self._refund_ids.take()
+        refund = Refund(
+            pk=pk, external_id=external_id, purchase_id=row.pk, amount=amount, refunded_at=refunded_at,
+            points_reversed=reversed_points,
+            payload_hash=refund_payload_hash(purchase_id=row.pk, amount=amount, refunded_at=refunded_at),
+            source=self.source, recorded_by_id=self.recorded_by_id, recorded_at=self.now,
+        )
+        row.refunded_amount = refunded
+        row.points_kept = kept
+        if in_database:
+            self._purchase_updates[row.pk] = (row.pk, refunded, kept)
+        if row.member_id is not None:
+            account = self._account(row.member_id, refunded_at)
+            if reversed_points:
+                if lot is None and not isinstance(purchase, BulkPurchase):
+                    lot = self._database_lot(row.pk)
+                account.ledger.reverse(
+                    lot=lot, points=reversed_points, effective_at=refunded_at,
+                    idempotency_key=f"refund:{pk}", purchase_id=row.pk, refund_id=pk,
+                )
+                self.stats.points_reversed += reversed_points
+        self._refunds.add((
+            pk, external_id, row.pk, amount, refunded_at, reversed_points, refund.payload_hash,
+            self.source, self.recorded_by_id, self.now,
+        ))
+        self.stats.refunds += 1
+        if row.member_id is None:
+            self._flush_if_full()
+        return refund
+
+    def _database_lot(self, purchase_id: int) -> Lot | None:
+        # The engine uses the account's own copy of the lot when it is open.
+        if purchase_id not in self._db_lots:
+            row = PointsLot.objects.filter(purchase_id=purchase_id).first()
+            self._db_lots[purchase_id] = lot_from_row(row) if row is not None else None
+        return self._db_lots[purchase_id]
+
+    # -- writing -------------------------------------------------------------
+
+    def _flush_if_full(self) -> None:
+        if max(len(self._purchases), len(self._entries), len(self._lots)) >= self.batch_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what is queued (the accounts still open keep their state)."""
+        purchases, self._purchases = self._purchases, []
+        if purchases:
+            insert_rows(
+                Purchase, PURCHASE_FIELDS,
+                (
+                    (
+                        row.pk, row.external_id, row.store_id, row.member_id, row.purchased_at,
+                        row.amount, row.currency, row.refunded_amount, row.points, row.points_kept,
+                        row.payload_hash, row.source, row.recorded_by_id, row.recorded_at,
+                    )
+                    for row in (purchase.row for purchase in purchases)
+                ),
+            )
+            for purchase in purchases:
+                purchase.written = True
+        self._lines.flush()
+        self._refunds.flush()
+        self._lots.flush()
+        self._entries.flush()
+        self._new_accounts.flush()
+        updates, self._purchase_updates = list(self._purchase_updates.values()), {}
+        update_rows(Purchase, ("refunded_amount", "points_kept"), updates)
+        updates, self._lot_updates = self._lot_updates, []
+        update_rows(PointsLot, ("remaining", "status"), updates)
+        updates, self._account_updates = self._account_updates, []
+        update_rows(PointsAccount, ACCOUNT_BALANCES, updates)
+
+    def finish(self) -> BulkStats:
+        """Close every account still open (ascending member id) and write everything."""
+        for member_id in sorted(self._accounts):
+            self.account_close(member_id)
+        self.flush()
+        return self.stats
+

@@ -1,0 +1,43 @@
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from loyalty.imports import import_purchases
+from loyalty.management.commands.import_members import print_errors
+from members.exceptions import LoyaltyError
+
+
+class Command(BaseCommand):
+    help = gettext_lazy(
+        "Import purchases and refunds from a CSV file (UTF-8, commas, a header row; columns "
+        "external_id, member, store, purchased_at, amount, currency, kind, refers_to). All or "
+        "nothing: any bad row is reported with its line and field and nothing is written. "
+        "Re-running the same file changes nothing."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", metavar="FILE.csv")
+
+    def handle(self, *args, file, **options):
+        try:
+            result = import_purchases(file=file)
+        except OSError as error:
+            raise CommandError(
+                _("Cannot read %(file)s: %(error)s") % {"file": file, "error": error.strerror}
+            ) from None
+        except LoyaltyError as error:  # e.g. the program is not set up yet
+            raise CommandError(error.message) from None
+        if not result.ok:
+            print_errors(self, file=file, result=result)
+        self.stdout.write(
+            _(
+                "Imported %(purchases)d purchases and %(refunds)d refunds from %(file)s "
+                "(%(skipped)d rows already imported, skipped); %(earned)d points earned, "
+                "%(reversed)d reversed, %(accounts)d member balances changed."
+            )
+            % {
+                "purchases": result.purchases, "refunds": result.refunds, "file": file,
+                "skipped": result.skipped, "earned": result.points_earned,
+                "reversed": result.points_reversed, "accounts": result.accounts,
+            }
+        )
