@@ -2,10 +2,14 @@ from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from members.views.home import home
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="member:home", permanent=False), name="home"),
+    path("", home, name="home"),
+    path("staff/", include("loyalty.urls.staff")),
+    path("till/", include("loyalty.urls.till")),
+    path("me/", include("members.urls.portal")),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),

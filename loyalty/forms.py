@@ -1,0 +1,310 @@
+"""Forms of the staff and till pages. They check the shape of the input;
+the services they feed decide the business rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+import zoneinfo
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+
+from babel.numbers import get_currency_name, list_currencies
+from crispy_forms.helper import FormHelper
+from django import forms
+from django.core import signing
+from django.utils import timezone
+from django.utils.translation import get_language, to_locale
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.models import Program, Purchase, Store
+from members.models import Role
+
+# -- choices ---------------------------------------------------------------------
+
+
+@cache
+def timezone_choices() -> list[tuple[str, str]]:
+    names = sorted(
+        name for name in zoneinfo.available_timezones()
+        if "/" in name and not name.startswith(("Etc/", "SystemV/", "posix/", "right/"))
+    )
+    return [("UTC", "UTC"), *((name, name.replace("_", " ")) for name in names)]
+
+
+def currency_choices() -> list[tuple[str, str]]:
+    locale = to_locale(get_language() or "en")
+    return [(code, f"{code} — {get_currency_name(code, locale=locale)}") for code in sorted(list_currencies())]
+
+
+class _NoTagHelper(FormHelper):
+    """Crispy renders the fields; the template writes the ``<form>`` tag."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.form_tag = False
+        self.disable_csrf = True
+
+
+# -- program and stores --------------------------------------------------------
+
+# The shortest month has 28 days: a return window this long or longer would let
+# points expire before they ever become available.
+DAYS_IN_SHORTEST_MONTH = 28
+
+
+class ProgramForm(forms.ModelForm):
+    """The program settings; ``require_staff_2fa`` is shown to the owner only."""
+
+    timezone = forms.ChoiceField(label=_("time zone"), choices=timezone_choices)
+    currency = forms.ChoiceField(label=_("currency"), choices=currency_choices)
+
+    class Meta:
+        model = Program
+        fields = [
+            "name", "currency", "country", "timezone", "earn_rate", "point_value",
+            "return_window_days", "expiry_months", "allow_debt", "require_staff_2fa",
+        ]
+        help_texts = {
+            "name": _("Shown to members in the portal and on their card."),
+            "require_staff_2fa": _(
+                "Owners, managers and marketing staff must set up an authenticator app "
+                "before they can use the staff pages. Only the owner can change this."
+            ),
+        }
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["timezone"].help_text = Program._meta.get_field("timezone").help_text
+        self.fields["currency"].help_text = Program._meta.get_field("currency").help_text
+        self.fields["earn_rate"].widget.attrs.update({"min": "0", "step": "any"})
+        self.fields["point_value"].widget.attrs.update({"min": "0", "step": "any"})
+        if user.role != Role.OWNER:
+            del self.fields["require_staff_2fa"]
+        self.helper = _NoTagHelper()
+
+    def clean_currency(self) -> str:
+        currency = self.cleaned_data["currency"]
+        original = self.instance.currency if self.instance.pk else None
+        if original and currency != original and Purchase.objects.exists():
+            raise forms.ValidationError(
+                _(
+                    "The currency cannot change from %(old)s to %(new)s once purchases "
+                    "are recorded: their amounts are in %(old)s."
+                ),
+                params={"old": original, "new": currency}, code="currency_locked",
+            )
+        return currency
+
+    def clean(self) -> dict:
+        data = super().clean()
+        days, months = data.get("return_window_days"), data.get("expiry_months")
+        if days is not None and months and days >= months * DAYS_IN_SHORTEST_MONTH:
+            self.add_error(
+                "return_window_days",
+                forms.ValidationError(
+                    _(
+                        "The return window (%(days)d days) must be shorter than the expiry "
+                        "period (%(months)d months), or points would expire before they "
+                        "become available. Shorten the window or lengthen the expiry."
+                    ),
+                    params={"days": days, "months": months}, code="window_exceeds_expiry",
+                ),
+            )
+        return data
+
+
+class StoreForm(forms.ModelForm):
+    timezone = forms.ChoiceField(
+        label=_("time zone"), choices=timezone_choices,
+        help_text=_("Purchases at this store are shown in this zone."),
+    )
+
+    class Meta:
+        model = Store
+        fields = ["code", "name", "timezone", "is_active"]
+        help_texts = {"is_active": _("Inactive stores cannot be chosen at a till.")}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _NoTagHelper()
+
+
+# -- staff lists -----------------------------------------------------------------
+
+
+class PurchaseFilterForm(forms.Form):
+    WITH_MEMBER = (("", _("All purchases")), ("yes", _("With a member")), ("no", _("Without a member")))
+
+    store = forms.ModelChoiceField(
+        label=_("Store"), queryset=Store.objects.order_by("name"), required=False,
+        empty_label=_("All stores"),
+    )
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    date_to = forms.DateField(
+        label=_("To (included)"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    member = forms.ChoiceField(label=_("Member"), choices=WITH_MEMBER, required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _NoTagHelper()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and end < start:
+            self.add_error("date_to", _("The end date is before the start date."))
+        return data
+
+    @property
+    def with_member(self) -> bool | None:
+        return {"yes": True, "no": False}.get(self.cleaned_data.get("member") or "")
+
+
+# -- adjustments ---------------------------------------------------------------
+
+
+class PointsAdjustForm(forms.Form):
+    """A manual correction. ``idempotency_key`` is drawn at each rendering, so
+    submitting the same rendered form twice adjusts once."""
+
+    points = forms.IntegerField(
+        label=_("Points"),
+        help_text=_("Positive to add, negative to take away (never below the available balance)."),
+        widget=forms.NumberInput(attrs={"step": "1"}),
+    )
+    reason = forms.CharField(
+        label=_("Reason"), max_length=255,
+        help_text=_("Recorded in the ledger with your name; the member sees it in their history."),
+    )
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=40)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
+        self.helper = _NoTagHelper()
+
+    def clean_points(self) -> int:
+        points = self.cleaned_data["points"]
+        if points == 0:
+            raise forms.ValidationError(_("Give a number of points other than zero."), code="zero")
+        return points
+
+    def clean_idempotency_key(self) -> str:
+        value = self.cleaned_data["idempotency_key"]
+        try:
+            return uuid.UUID(hex=value).hex
+        except ValueError:
+            raise forms.ValidationError(_("This form is damaged; reload the page."), code="bad_key") from None
+
+
+# -- the till ------------------------------------------------------------------
+
+TILL_TOKEN_SALT = "loyalty.till.action"  # noqa: S105 (a signing salt, not a secret)
+TILL_TOKEN_MAX_AGE = dt.timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class TillToken:
+    """Issued with each rendering of a till form: a random id (the external id
+    when no receipt number is typed) and the instant the form was shown, used
+    as the time of the sale, so that a form sent twice is the same request."""
+
+    id: str
+    issued_at: dt.datetime
+
+    @classmethod
+    def issue(cls) -> str:
+        return signing.dumps({"id": uuid.uuid4().hex, "at": timezone.now().isoformat()}, salt=TILL_TOKEN_SALT)
+
+    @classmethod
+    def read(cls, value: str) -> TillToken:
+        data = signing.loads(value, salt=TILL_TOKEN_SALT, max_age=TILL_TOKEN_MAX_AGE)
+        return cls(id=data["id"], issued_at=dt.datetime.fromisoformat(data["at"]))
+
+
+class _TillForm(forms.Form):
+    token = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial.setdefault("token", TillToken.issue())
+        self.helper = _NoTagHelper()
+
+    def clean_token(self) -> TillToken:
+        try:
+            return TillToken.read(self.cleaned_data["token"])
+        except signing.SignatureExpired:
+            self._renew_token()
+            raise forms.ValidationError(
+                _("This form was open too long. Check the details and send it again."), code="expired"
+            ) from None
+        except (signing.BadSignature, KeyError, ValueError):
+            self._renew_token()
+            raise forms.ValidationError(_("This form is damaged; send it again."), code="bad_token") from None
+
+    def _renew_token(self) -> None:
+        self.data = self.data.copy()
+        self.data[self.add_prefix("token")] = TillToken.issue()
+
+
+class TillSearchForm(forms.Form):
+    q = forms.CharField(
+        label=_("Card number, phone or email"),
+        max_length=254,
+        widget=forms.TextInput(
+            attrs={
+                "type": "search", "autofocus": True, "autocomplete": "off", "autocapitalize": "none",
+                "spellcheck": "false", "enterkeyhint": "search", "class": "form-control-lg",
+            }
+        ),
+    )
+
+
+class TillPurchaseForm(_TillForm):
+    prefix = "purchase"
+
+    amount = forms.DecimalField(
+        label=_("Amount"), min_value=Decimal("0.01"), max_digits=12,
+        widget=forms.TextInput(
+            attrs={"inputmode": "decimal", "autocomplete": "off", "autofocus": True, "class": "form-control-lg"}
+        ),
+    )
+    receipt = forms.CharField(
+        label=_("Receipt number (optional)"), required=False, max_length=64,
+        help_text=_("Typing it makes sure the same receipt never earns points twice."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "class": "form-control-lg"}),
+    )
+
+    def external_id(self) -> str:
+        return self.cleaned_data["receipt"].strip() or f"till:{self.cleaned_data['token'].id}"
+
+
+class TillRefundForm(_TillForm):
+    prefix = "refund"
+
+    purchase = forms.ModelChoiceField(
+        label=_("Purchase"), queryset=Purchase.objects.none(), empty_label=None,
+        widget=forms.Select(attrs={"class": "form-select-lg"}),
+    )
+    amount = forms.DecimalField(
+        label=_("Amount to refund"), min_value=Decimal("0.01"), max_digits=12,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", "class": "form-control-lg"}),
+    )
+
+    def __init__(self, *args, purchases: list[Purchase], label_from_instance, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["purchase"]
+        field.queryset = Purchase.objects.filter(pk__in=[p.pk for p in purchases]).select_related("store")
+        field.label_from_instance = label_from_instance
+        # The choices come from the list already loaded, not another query.
+        field.choices = [(p.pk, label_from_instance(p)) for p in purchases]
+
+    def external_id(self) -> str:
+        return f"till-refund:{self.cleaned_data['token'].id}"

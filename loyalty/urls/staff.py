@@ -1,0 +1,20 @@
+"""``/staff/``: owner, manager and marketing (each view checks its roles)."""
+
+from django.urls import path
+
+from loyalty.views import staff
+from members.views import staff as member_staff
+
+app_name = "staff"
+
+urlpatterns = [
+    path("", staff.DashboardView.as_view(), name="dashboard"),
+    path("program/", staff.ProgramEditView.as_view(), name="program"),
+    path("stores/", staff.StoreListView.as_view(), name="stores"),
+    path("stores/new/", staff.StoreEditView.as_view(), name="store-create"),
+    path("stores/<int:pk>/", staff.StoreEditView.as_view(), name="store-edit"),
+    path("purchases/", staff.PurchaseListView.as_view(), name="purchases"),
+    path("members/", member_staff.MemberListView.as_view(), name="members"),
+    path("members/<int:pk>/", member_staff.MemberDetailView.as_view(), name="member-detail"),
+    path("members/<int:pk>/adjust/", member_staff.MemberAdjustView.as_view(), name="member-adjust"),
+]

@@ -1,0 +1,207 @@
+"""``/till/``: one search box, then record a purchase or a refund for the member.
+
+A cashier sees only what the till needs: the member found, their balances
+and their refundable purchases; no lists, no KPIs, no adjustments. Every page
+works with the keyboard alone and without JavaScript; each form carries a
+token drawn when it is shown, so sending it twice records it once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.translation import gettext as _
+from django.views.generic import TemplateView
+
+from loyalty.forms import TillPurchaseForm, TillRefundForm, TillSearchForm
+from loyalty.models import PointsLot, Purchase, Refund, Source
+from loyalty.selectors import purchase_list_refundable
+from loyalty.services.purchases import purchase_record, refund_record
+from loyalty.templatetags.loyalty_tags import local_date, money
+from loyalty.views.staff import program_or_none
+from members.exceptions import LoyaltyError
+from members.forms import form_add_service_error
+from members.permissions import CashierRequired, till_store_remember, till_stores
+from members.selectors import member_get_by_card, member_lookup_for_till
+
+SERVICE_FIELDS = {"external_id": "receipt", "purchased_at": None, "refunded_at": None, "currency": None}
+
+
+class TillPage(CashierRequired):
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["store"] = self.store
+        context.setdefault("search_form", TillSearchForm())
+        return context
+
+
+class StoreSelectView(TillPage, TemplateView):
+    """Pick this device's store, once; a user with one store gets it at once."""
+
+    template_name = "till/store_select.html"
+    store_required = False
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        stores = list(till_stores(request.user))
+        if len(stores) == 1 and self.store is None:
+            return self._choose(stores[0].pk)
+        return self.render_to_response(self.get_context_data(stores=stores))
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        chosen = request.POST.get("store", "")
+        stores = list(till_stores(request.user))
+        if chosen.isdigit() and any(store.pk == int(chosen) for store in stores):
+            return self._choose(int(chosen))
+        context = self.get_context_data(stores=stores, error=_("Choose one of your stores."))
+        return self.render_to_response(context, status=400)
+
+    def _choose(self, store_id: int) -> HttpResponse:
+        response = redirect("till:search")
+        till_store_remember(response, request=self.request, store_id=store_id)
+        return response
+
+
+class SearchView(TillPage, TemplateView):
+    template_name = "till/search.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        form = TillSearchForm(request.GET or None)
+        found = []
+        if form.is_bound and form.is_valid():
+            program = program_or_none()
+            lookup = member_lookup_for_till(
+                query=form.cleaned_data["q"], region=program.country.code if program else ""
+            )
+            found = lookup.members
+            if len(found) == 1:
+                return redirect("till:member", card=found[0].card_number)
+            if lookup.kind == "invalid_card":
+                form.add_error("q", _("%(value)s is not a valid card number: check the digits.") % {
+                    "value": lookup.query})
+            elif lookup.kind == "unknown":
+                form.add_error("q", _("Type or scan a card number (13 digits), a phone number or an email."))
+            elif not found:
+                form.add_error("q", {
+                    "card": _("No member has the card %(value)s."),
+                    "phone": _("No member has the phone number %(value)s."),
+                    "email": _("No member has the email %(value)s."),
+                }[lookup.kind] % {"value": lookup.query})
+        return self.render_to_response(self.get_context_data(search_form=form, found=found))
+
+
+def refund_choice_label(purchase: Purchase) -> str:
+    return _("%(date)s · %(store)s · receipt %(receipt)s · %(amount)s, refundable %(refundable)s") % {
+        "date": local_date(purchase.purchased_at, purchase.store),
+        "store": purchase.store.name,
+        "receipt": purchase.external_id,
+        "amount": money(purchase.amount, purchase.currency),
+        "refundable": money(purchase.refundable_amount, purchase.currency),
+    }
+
+
+class MemberView(TillPage, TemplateView):
+    """The member found: balances, and the purchase and refund forms."""
+
+    template_name = "till/member.html"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.purchase_form = self.refund_form = None
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_member(self):
+        member = member_get_by_card(card_number=self.kwargs["card"])
+        if member is None:
+            raise Http404
+        return member
+
+    def refund_form_for(self, member, data=None) -> TillRefundForm:
+        return TillRefundForm(
+            data, purchases=purchase_list_refundable(member=member), label_from_instance=refund_choice_label
+        )
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        member = kwargs.get("member") or self.get_member()
+        context.update(
+            member=member,
+            purchase_form=self.purchase_form or TillPurchaseForm(),
+            refund_form=self.refund_form or self.refund_form_for(member),
+        )
+        return context
+
+
+class PurchaseCreateView(MemberView):
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        member = self.get_member()
+        form = TillPurchaseForm(request.POST)
+        if form.is_valid():
+            try:
+                result = purchase_record(
+                    external_id=form.external_id(), store=self.store, member=member,
+                    purchased_at=form.cleaned_data["token"].issued_at, amount=form.cleaned_data["amount"],
+                    source=Source.TILL, recorded_by=request.user,
+                )
+            except LoyaltyError as error:
+                form_add_service_error(form, error, fields=SERVICE_FIELDS)
+            else:
+                return redirect("till:purchase-done", card=member.card_number, pk=result.purchase.pk)
+        self.purchase_form = form
+        return self.render_to_response(self.get_context_data(member=member))
+
+
+class RefundCreateView(MemberView):
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        member = self.get_member()
+        form = self.refund_form_for(member, request.POST)
+        if form.is_valid():
+            try:
+                result = refund_record(
+                    external_id=form.external_id(), purchase=form.cleaned_data["purchase"],
+                    amount=form.cleaned_data["amount"], refunded_at=form.cleaned_data["token"].issued_at,
+                    source=Source.TILL, recorded_by=request.user,
+                )
+            except LoyaltyError as error:
+                form_add_service_error(form, error, fields=SERVICE_FIELDS)
+            else:
+                return redirect("till:refund-done", card=member.card_number, pk=result.refund.pk)
+        self.refund_form = form
+        return self.render_to_response(self.get_context_data(member=member))
+
+
+class PurchaseDoneView(TillPage, TemplateView):
+    """What a purchase earned and the member's balances now."""
+
+    template_name = "till/purchase_done.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        member = member_get_by_card(card_number=self.kwargs["card"])
+        if member is None:
+            raise Http404
+        purchase = get_object_or_404(
+            Purchase.objects.select_related("store", "lot"), member=member, pk=self.kwargs["pk"]
+        )
+        lot = getattr(purchase, "lot", None)
+        return super().get_context_data(
+            member=member, purchase=purchase,
+            pending_until=lot.available_at if lot and lot.status == PointsLot.Status.PENDING else None,
+            **kwargs,
+        )
+
+
+class RefundDoneView(TillPage, TemplateView):
+    template_name = "till/refund_done.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        member = member_get_by_card(card_number=self.kwargs["card"])
+        if member is None:
+            raise Http404
+        refund = get_object_or_404(
+            Refund.objects.select_related("purchase__store"), purchase__member=member, pk=self.kwargs["pk"]
+        )
+        return super().get_context_data(member=member, refund=refund, **kwargs)

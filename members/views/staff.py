@@ -1,0 +1,99 @@
+"""``/staff/members/``: search, detail with balances, lots and ledger, and
+manual adjustments (owner and manager)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.views.generic import ListView, TemplateView, View
+
+from loyalty.forms import PointsAdjustForm
+from loyalty.selectors import ledger_list_for_member, lot_list_for_member
+from loyalty.services.ledger import points_adjust
+from loyalty.views.staff import StaffPage, program_or_none
+from members.exceptions import LoyaltyError
+from members.forms import MemberSearchForm, form_add_service_error
+from members.permissions import ADMIN_ROLES, user_can_adjust
+from members.selectors import member_get_for_staff, member_list_for_staff
+
+LEDGER_PAGE_SIZE = 25
+LOTS_PAGE_SIZE = 10
+
+
+class MemberListView(StaffPage, ListView):
+    template_name = "staff/member_list.html"
+    section = "members"
+    paginate_by = 25
+    context_object_name = "members"
+
+    def get_queryset(self):
+        self.search_form = MemberSearchForm(self.request.GET or None)
+        query = self.search_form.cleaned_data["q"] if self.search_form.is_valid() else ""
+        program = program_or_none()
+        region = program.country.code if program else ""
+        return member_list_for_staff(query=query, region=region)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(search_form=self.search_form, **kwargs)
+
+
+class MemberDetailView(StaffPage, TemplateView):
+    template_name = "staff/member_detail.html"
+    section = "members"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.adjust_form = None
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_member(self):
+        member = member_get_for_staff(pk=self.kwargs["pk"])
+        if member is None:
+            raise Http404
+        return member
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        member = self.get_member()
+        entries = Paginator(ledger_list_for_member(member=member), LEDGER_PAGE_SIZE)
+        lots = Paginator(lot_list_for_member(member=member), LOTS_PAGE_SIZE)
+        context.update(
+            member=member,
+            entries_page=entries.get_page(self.request.GET.get("page")),
+            lots_page=lots.get_page(self.request.GET.get("lots")),
+            can_adjust=user_can_adjust(self.request.user),
+        )
+        if context["can_adjust"]:
+            context["adjust_form"] = self.adjust_form or PointsAdjustForm()
+        return context
+
+
+class MemberAdjustView(MemberDetailView, View):
+    """POST only: the adjustment form of the member page; errors are shown on it."""
+
+    roles = ADMIN_ROLES
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        member = self.get_member()
+        form = PointsAdjustForm(request.POST)
+        if form.is_valid():
+            try:
+                entry = points_adjust(
+                    member=member, points=form.cleaned_data["points"], reason=form.cleaned_data["reason"],
+                    actor=request.user, idempotency_key=f"staff-adjust:{form.cleaned_data['idempotency_key']}",
+                )
+            except LoyaltyError as error:
+                form_add_service_error(form, error, fields={"idempotency_key": None})
+            else:
+                messages.success(
+                    request,
+                    _("Adjustment of %(points)+d points recorded.") % {"points": entry.points},
+                )
+                return redirect("staff:member-detail", pk=member.pk)
+        self.adjust_form = form
+        return self.render_to_response(self.get_context_data(**kwargs))

@@ -1,0 +1,121 @@
+"""Who may open which page: every URL of the three faces × every kind of user."""
+
+import pytest
+from django.urls import reverse
+
+from loyalty.models import LedgerEntry
+from tests.factories import UserFactory
+from tests.web.conftest import buy, client_for
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = "login"  # redirected to the login page
+PICK_STORE = "pick-store"  # allowed at the till, but must first choose one of their stores
+
+WHO = ["anonymous", "member", "cashier", "marketing", "manager", "owner"]
+
+STAFF_PAGE = {"anonymous": LOGIN, "member": 403, "cashier": 403, "marketing": 200, "manager": 200, "owner": 200}
+MANAGE_PAGE = {**STAFF_PAGE, "marketing": 403}
+# Only the cashier is assigned to the store the device chose.
+TILL_PAGE = {
+    "anonymous": LOGIN, "member": 403, "cashier": 200, "marketing": 403,
+    "manager": PICK_STORE, "owner": PICK_STORE,
+}
+PORTAL_PAGE = {"anonymous": LOGIN, "member": 200, "cashier": 403, "marketing": 403, "manager": 403, "owner": 403}
+
+PAGES = [
+    ("staff:dashboard", {}, STAFF_PAGE),
+    ("staff:members", {}, STAFF_PAGE),
+    ("staff:member-detail", {"pk": "member"}, STAFF_PAGE),
+    ("staff:purchases", {}, STAFF_PAGE),
+    ("staff:stores", {}, STAFF_PAGE),
+    ("staff:program", {}, MANAGE_PAGE),
+    ("staff:store-create", {}, MANAGE_PAGE),
+    ("staff:store-edit", {"pk": "store"}, MANAGE_PAGE),
+    ("till:search", {}, TILL_PAGE),
+    ("till:member", {"card": "card"}, TILL_PAGE),
+    ("till:purchase-done", {"card": "card", "pk": "purchase"}, TILL_PAGE),
+    ("till:store-select", {}, {**TILL_PAGE, "manager": 200, "owner": 200}),
+    ("me:home", {}, PORTAL_PAGE),
+    ("me:history", {}, PORTAL_PAGE),
+    ("me:account", {}, PORTAL_PAGE),
+    ("me:purchase-detail", {"pk": "purchase"}, PORTAL_PAGE),
+]
+
+
+@pytest.fixture
+def world(users, member, store, other_store):
+    # A second store for the cashier so the store picker shows rather than auto-choosing.
+    users["cashier"].stores.add(other_store)
+    purchase = buy(member, store).purchase
+    return {"member": member.pk, "store": store.pk, "card": member.card_number, "purchase": purchase.pk}
+
+
+@pytest.mark.parametrize("who", WHO)
+@pytest.mark.parametrize(("name", "kwargs", "expected"), PAGES, ids=[p[0] for p in PAGES])
+def test_page_access(world, users, store, who, name, kwargs, expected):
+    url = reverse(name, kwargs={key: world[value] for key, value in kwargs.items()})
+    client = client_for(users.get(who), store=store)
+    response = client.get(url)
+    want = expected[who]
+    if want == LOGIN:
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("account_login"))
+    elif want == PICK_STORE:
+        assert response.status_code == 302
+        assert response["Location"] == reverse("till:store-select")
+    else:
+        assert response.status_code == want, (url, who)
+
+
+@pytest.mark.parametrize(
+    ("who", "where"),
+    [
+        ("anonymous", "/accounts/login/"),
+        ("member", "/me/"),
+        ("cashier", "/till/"),
+        ("marketing", "/staff/"),
+        ("manager", "/staff/"),
+        ("owner", "/staff/"),
+    ],
+)
+def test_root_sends_each_role_to_its_face(users, who, where):
+    response = client_for(users.get(who)).get("/")
+    assert response.status_code == 302
+    assert response["Location"] == where
+
+
+@pytest.mark.parametrize(("who", "status"), [("marketing", 403), ("cashier", 403), ("member", 403)])
+def test_only_owner_and_manager_may_post_adjustments(users, member, who, status):
+    url = reverse("staff:member-adjust", kwargs={"pk": member.pk})
+    response = client_for(users[who]).post(url, {"points": 50, "reason": "goodwill", "idempotency_key": "a" * 32})
+    assert response.status_code == status
+    assert not LedgerEntry.objects.filter(account__member=member).exists()
+
+
+def test_marketing_sees_no_adjustment_form(users, member):
+    response = client_for(users["marketing"]).get(reverse("staff:member-detail", kwargs={"pk": member.pk}))
+    assert response.status_code == 200
+    assert b"Adjust points" not in response.content
+
+
+def test_cashier_may_not_post_to_a_store_they_are_not_assigned_to(users, member, other_store):
+    client = client_for(users["cashier"], store=other_store)
+    response = client.post(
+        reverse("till:purchase-create", kwargs={"card": member.card_number}), {"purchase-amount": "10"}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("till:store-select")
+    assert not member.purchases.exists()
+
+
+def test_superuser_alone_opens_the_admin(users):
+    owner = client_for(users["owner"])
+    owner_with_is_staff = users["owner"]
+    owner_with_is_staff.is_staff = True
+    owner_with_is_staff.save()
+    assert owner.get("/admin/").status_code == 302  # to the admin login
+    root = UserFactory(email="root@example.com", is_staff=True, is_superuser=True)
+    assert client_for(root).get("/admin/").status_code == 200
+    assert client_for(root).get("/admin/loyalty/ledgerentry/").status_code == 200
+    assert client_for(root).get("/admin/members/member/").status_code == 200
