@@ -1,0 +1,183 @@
+"""Earn throughput: ``purchase_record`` next to the same transaction in raw SQL.
+
+Each scenario runs for a fixed time in separate processes (each with its own
+database connection), started together by a barrier:
+
+* raw SQL: ``BEGIN; SELECT ... FROM points account FOR UPDATE; INSERT`` a
+  ledger entry; ``UPDATE`` the balance; ``COMMIT`` (psycopg, no ORM), with 1,
+  8 and 16 connections: the ceiling this machine and PostgreSQL allow;
+* the service: ``loyalty.services.purchases.purchase_record`` for a member
+  (validation, the purchase row, the earning rules, a pending lot, the ledger
+  entry and the balance, in one transaction holding the account lock), with
+  1 and 8 worker processes. Members are spread so that workers do not wait on
+  one another's account lock; a last run puts all 8 workers on one member to
+  show what one hot account costs.
+
+The target: the service path reaches at least a third of the raw figure with
+the same number of connections.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from decimal import Decimal
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+DURATION = 2.0 if QUICK else 10.0
+MEMBERS = 400 if QUICK else 4000
+WARMUP = 5 if QUICK else 30
+STORES = 16  # each worker is a till of its own store, as in a shop with many stores
+SHARED_STORE = os.environ.get("BENCH_SHARED_STORE") == "1"
+
+
+def _setup() -> tuple[list[int], list[int]]:
+    """A program, a store and members with accounts: one half for each path."""
+    from loyalty.models import PointsAccount, Program, Store
+    from loyalty.services.program import program_save, store_save
+    from members.cards import ean13_check_digit
+    from members.models import Member
+
+    program_save(program=Program(
+        name="Bench", currency="PLN", country="PL", timezone="Europe/Warsaw", earn_rate=Decimal("1"),
+        point_value=Decimal("0.01"), return_window_days=14, expiry_months=12, allow_debt=True,
+    ))
+    for number in range(STORES):
+        store_save(store=Store(code=f"B{number}", name=f"Bench store {number}", timezone="Europe/Warsaw"))
+
+    def card(n: int) -> str:
+        body = f"29{n:010d}"
+        return body + ean13_check_digit(body)
+
+    members = Member.objects.bulk_create(
+        [Member(card_number=card(n), email=f"bench{n}@example.com", first_name="B", last_name=str(n))
+         for n in range(2 * MEMBERS)],
+        batch_size=2000,
+    )
+    PointsAccount.objects.bulk_create([PointsAccount(member=m) for m in members], batch_size=2000)
+    ids = sorted(m.pk for m in members)
+    return ids[:MEMBERS], ids[MEMBERS:]
+
+
+RAW_LOCK = "SELECT available FROM loyalty_pointsaccount WHERE member_id = %s FOR UPDATE"
+RAW_INSERT = (
+    "INSERT INTO loyalty_ledgerentry (account_id, kind, points, available_delta, pending_delta, debt_delta,"
+    " effective_at, recorded_at, idempotency_key, breakdown, reason)"
+    " VALUES (%s, 'earn', %s, %s, 0, 0, now(), now(), %s, '[]', '')"
+)
+RAW_UPDATE = "UPDATE loyalty_pointsaccount SET available = available + %s WHERE member_id = %s"
+
+
+def _raw_worker(tag, index, member_ids, barrier, results) -> None:
+    import psycopg
+
+    url = os.environ["DATABASE_URL"]
+    count = 0
+    with psycopg.connect(url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+        def earn(n: int) -> None:
+            member_id = member_ids[n % len(member_ids)]
+            with conn.transaction():
+                conn.execute(RAW_LOCK, (member_id,))
+                conn.execute(RAW_INSERT, (member_id, 23, 23, f"{tag}-{index}-{n}"))
+                conn.execute(RAW_UPDATE, (23, member_id))
+
+        for n in range(WARMUP):
+            earn(-1 - n)
+        barrier.wait()
+        started = time.perf_counter()
+        deadline = started + DURATION
+        while time.perf_counter() < deadline:
+            earn(count)
+            count += 1
+        results.put((count, time.perf_counter() - started))
+
+
+def _service_worker(tag, index, member_ids, barrier, results) -> None:
+    import django
+
+    django.setup()
+    from django.db import connections
+    from django.utils import timezone
+
+    from loyalty.models import Source, Store
+    from loyalty.services.purchases import purchase_record
+    from members.models import Member
+
+    members = list(Member.objects.filter(pk__in=member_ids).order_by("pk"))
+    store = Store.objects.get(code="B0" if SHARED_STORE else f"B{index % STORES}")
+    amount = Decimal("23.45")
+    count = 0
+
+    def earn(n: int) -> None:
+        purchase_record(
+            external_id=f"{tag}-{index}-{n}", store=store, member=members[n % len(members)],
+            purchased_at=timezone.now(), amount=amount, source=Source.API,
+        )
+
+    for n in range(WARMUP):
+        earn(-1 - n)
+    barrier.wait()
+    started = time.perf_counter()
+    deadline = started + DURATION
+    while time.perf_counter() < deadline:
+        earn(count)
+        count += 1
+    results.put((count, time.perf_counter() - started))
+    connections.close_all()
+
+
+def _run(worker, tag: str, workers: int, member_ids: list[int]) -> float:
+    """Transactions per second over all ``workers`` processes."""
+    from django.db import connections
+
+    connections.close_all()  # nothing shared with the children
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(workers)
+    results = context.Queue()
+    processes = [
+        context.Process(target=worker, args=(tag, index, member_ids[index::workers] or member_ids, barrier, results))
+        for index in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    done = [results.get(timeout=DURATION + 300) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+        if process.exitcode != 0:
+            raise RuntimeError(f"{tag} worker failed with exit code {process.exitcode}")
+    total = sum(count for count, _seconds in done)
+    seconds = max(seconds for _count, seconds in done)
+    return total / seconds
+
+
+def main() -> list[dict]:
+    from loyalty.ledger.verify import ledger_offenders
+
+    service_ids, raw_ids = _setup()
+    rows = []
+    raw = {}
+    for workers in (1, 8, 16):
+        raw[workers] = _run(_raw_worker, f"raw{workers}", workers, raw_ids)
+        rows.append({"benchmark": f"earn, raw SQL (lock, insert, update, commit), {workers} connection(s)",
+                     "value": raw[workers], "unit": "tx/s"})
+        print(rows[-1], flush=True)
+    for workers in (1, 8):
+        value = _run(_service_worker, f"svc{workers}", workers, service_ids)
+        share = value / raw[workers]
+        rows.append({
+            "benchmark": f"earn, purchase_record, {workers} worker process(es)", "value": value, "unit": "tx/s",
+            "detail": f"{share:.0%} of raw SQL with {workers} "
+                      f"({'meets' if share >= 1 / 3 else 'BELOW'} the 1/3 target)",
+            "share_of_raw": round(share, 3),
+        })
+        print(rows[-1], flush=True)
+    value = _run(_service_worker, "hot8", 8, service_ids[:1])
+    rows.append({"benchmark": "earn, purchase_record, 8 workers on ONE member", "value": value, "unit": "tx/s",
+                 "detail": "all wait on one account lock"})
+    print(rows[-1], flush=True)
+    # The raw SQL rows have no lots; the service's members must verify exactly.
+    checked = set(service_ids)
+    offenders = [figures for figures in ledger_offenders() if figures.member_id in checked]
+    assert not offenders, offenders[:5]
+    return rows
