@@ -57,8 +57,8 @@ DAYS_IN_SHORTEST_MONTH = 28
 class ProgramForm(forms.ModelForm):
     """The program settings; ``require_staff_2fa`` is shown to the owner only."""
 
-    timezone = forms.ChoiceField(label=_("time zone"), choices=timezone_choices)
-    currency = forms.ChoiceField(label=_("currency"), choices=currency_choices)
+    timezone = forms.ChoiceField(label=_("Time zone"), choices=timezone_choices)
+    currency = forms.ChoiceField(label=_("Currency"), choices=currency_choices)
 
     class Meta:
         model = Program
@@ -78,6 +78,10 @@ class ProgramForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["timezone"].help_text = Program._meta.get_field("timezone").help_text
         self.fields["currency"].help_text = Program._meta.get_field("currency").help_text
+        for name in ("earn_rate", "point_value"):
+            value = self.initial.get(name)
+            if isinstance(value, Decimal):  # 1.0000 → 1, 0.0100 → 0.01
+                self.initial[name] = value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
         self.fields["earn_rate"].widget.attrs.update({"min": "0", "step": "any"})
         self.fields["point_value"].widget.attrs.update({"min": "0", "step": "any"})
         if user.role != Role.OWNER:
@@ -117,7 +121,7 @@ class ProgramForm(forms.ModelForm):
 
 class StoreForm(forms.ModelForm):
     timezone = forms.ChoiceField(
-        label=_("time zone"), choices=timezone_choices,
+        label=_("Time zone"), choices=timezone_choices,
         help_text=_("Purchases at this store are shown in this zone."),
     )
 
@@ -290,8 +294,8 @@ class TillRefundForm(_TillForm):
     prefix = "refund"
 
     purchase = forms.ModelChoiceField(
-        label=_("Purchase"), queryset=Purchase.objects.none(), empty_label=None,
-        widget=forms.Select(attrs={"class": "form-select-lg"}),
+        label=_("Purchase"), queryset=Purchase.objects.none(), empty_label=None, widget=forms.RadioSelect,
+        help_text=_("The member's latest purchases that can still be refunded."),
     )
     amount = forms.DecimalField(
         label=_("Amount to refund"), min_value=Decimal("0.01"), max_digits=12,

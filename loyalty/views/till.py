@@ -19,7 +19,7 @@ from loyalty.forms import TillPurchaseForm, TillRefundForm, TillSearchForm
 from loyalty.models import PointsLot, Purchase, Refund, Source
 from loyalty.selectors import purchase_list_refundable
 from loyalty.services.purchases import purchase_record, refund_record
-from loyalty.templatetags.loyalty_tags import local_date, money
+from loyalty.templatetags.loyalty_tags import local_date, money, receipt
 from loyalty.views.staff import program_or_none
 from members.exceptions import LoyaltyError
 from members.forms import form_add_service_error
@@ -27,6 +27,19 @@ from members.permissions import CashierRequired, till_store_remember, till_store
 from members.selectors import member_get_by_card, member_lookup_for_till
 
 SERVICE_FIELDS = {"external_id": "receipt", "purchased_at": None, "refunded_at": None, "currency": None}
+
+
+def focus_first_error(form, *, others=()) -> None:
+    """Move the page's autofocus to the first field with an error (and off the other forms)."""
+    for other in others:
+        for field in other.fields.values():
+            field.widget.attrs.pop("autofocus", None)
+    for field in form.fields.values():
+        field.widget.attrs.pop("autofocus", None)
+    for name in form.errors:
+        if name in form.fields and not form.fields[name].widget.is_hidden:
+            form.fields[name].widget.attrs["autofocus"] = True
+            return
 
 
 class TillPage(CashierRequired):
@@ -92,13 +105,16 @@ class SearchView(TillPage, TemplateView):
 
 
 def refund_choice_label(purchase: Purchase) -> str:
-    return _("%(date)s · %(store)s · receipt %(receipt)s · %(amount)s, refundable %(refundable)s") % {
+    values = {
         "date": local_date(purchase.purchased_at, purchase.store),
         "store": purchase.store.name,
-        "receipt": purchase.external_id,
+        "receipt": receipt(purchase),
         "amount": money(purchase.amount, purchase.currency),
         "refundable": money(purchase.refundable_amount, purchase.currency),
     }
+    if values["receipt"]:
+        return _("%(amount)s on %(date)s at %(store)s, receipt %(receipt)s (refundable: %(refundable)s)") % values
+    return _("%(amount)s on %(date)s at %(store)s (refundable: %(refundable)s)") % values
 
 
 class MemberView(TillPage, TemplateView):
@@ -118,7 +134,7 @@ class MemberView(TillPage, TemplateView):
 
     def refund_form_for(self, member, data=None) -> TillRefundForm:
         return TillRefundForm(
-            data, purchases=purchase_list_refundable(member=member), label_from_instance=refund_choice_label
+            data, purchases=purchase_list_refundable(member=member, limit=10), label_from_instance=refund_choice_label
         )
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -150,6 +166,7 @@ class PurchaseCreateView(MemberView):
             else:
                 return redirect("till:purchase-done", card=member.card_number, pk=result.purchase.pk)
         self.purchase_form = form
+        focus_first_error(form)
         return self.render_to_response(self.get_context_data(member=member))
 
 
@@ -171,6 +188,8 @@ class RefundCreateView(MemberView):
             else:
                 return redirect("till:refund-done", card=member.card_number, pk=result.refund.pk)
         self.refund_form = form
+        self.purchase_form = TillPurchaseForm()
+        focus_first_error(form, others=[self.purchase_form])
         return self.render_to_response(self.get_context_data(member=member))
 
 
