@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
 PYTEST_ARGS ?=
+ADDRESS ?= 127.0.0.1:8000
 
 .PHONY: venv install run test lint bench ci clean
 
@@ -23,7 +24,7 @@ $(STAMP): requirements/base.txt requirements/dev.txt
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_data --members 300 --seed 1
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(BIN)/python manage.py runserver $(ADDRESS)
 
 # The whole suite (SQLite unless DATABASE_URL says otherwise; PostgreSQL-only
 # tests skip on SQLite, broker tests skip without CELERY_BROKER_URL).
