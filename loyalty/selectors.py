@@ -15,10 +15,20 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from loyalty.exceptions import ProgramNotConfigured
 from loyalty.models import LedgerEntry, PointsAccount, PointsLot, Program, Purchase, Store
+from loyalty.services.program import program_get
 from members.models import Member
 
 ZERO = Decimal("0")
+
+
+def program_get_or_none() -> Program | None:
+    """The (cached) program, or ``None`` before it has been set up."""
+    try:
+        return program_get()
+    except ProgramNotConfigured:
+        return None
 
 
 def local_day_start(day: dt.date, tz: ZoneInfo) -> dt.datetime:
@@ -130,6 +140,10 @@ def purchase_list_refundable(*, member: Member, limit: int = 20) -> list[Purchas
         .select_related("store")
         .order_by("-purchased_at", "-pk")[:limit]
     )
+
+
+def purchase_get_by_external_id(*, external_id: str) -> Purchase | None:
+    return Purchase.objects.filter(external_id=external_id).first()
 
 
 def purchase_list_for_member(*, member: Member) -> QuerySet[Purchase]:

@@ -14,19 +14,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.generic import FormView, ListView, TemplateView
 
-from loyalty.exceptions import ProgramNotConfigured
 from loyalty.forms import ProgramForm, PurchaseFilterForm, StoreForm
 from loyalty.models import Program, Purchase, Store
-from loyalty.selectors import dashboard_get, purchase_list_for_staff
-from loyalty.services.program import program_get, program_save, store_save
+from loyalty.selectors import dashboard_get, program_get_or_none, purchase_list_for_staff
+from loyalty.services.program import program_save, store_save
 from members.permissions import ADMIN_ROLES, StaffRoleRequired
-
-
-def program_or_none() -> Program | None:
-    try:
-        return program_get()
-    except ProgramNotConfigured:
-        return None
 
 
 class StaffPage(StaffRoleRequired):
@@ -47,7 +39,7 @@ class DashboardView(StaffPage, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        program = program_or_none()
+        program = program_get_or_none()
         context["dashboard"] = dashboard_get(program=program) if program else None
         return context
 
@@ -101,7 +93,7 @@ class StoreEditView(StaffPage, FormView):
             self.store = get_object_or_404(Store, pk=self.kwargs["pk"])
         kwargs["instance"] = self.store
         if self.store is None:
-            program = program_or_none()
+            program = program_get_or_none()
             kwargs["initial"] = {"timezone": program.timezone if program else "UTC"}
         return kwargs
 
@@ -125,7 +117,7 @@ class PurchaseListView(StaffPage, ListView):
     context_object_name = "purchases"
 
     def get_queryset(self):
-        program = program_or_none()
+        program = program_get_or_none()
         self.filter_form = PurchaseFilterForm(self.request.GET or None)
         if program is None:
             return Purchase.objects.none()

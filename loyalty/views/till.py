@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
@@ -17,10 +18,9 @@ from django.views.generic import TemplateView
 
 from loyalty.forms import TillPurchaseForm, TillRefundForm, TillSearchForm
 from loyalty.models import PointsLot, Purchase, Refund, Source
-from loyalty.selectors import purchase_list_refundable
+from loyalty.selectors import program_get_or_none, purchase_get_by_external_id, purchase_list_refundable
 from loyalty.services.purchases import purchase_record, refund_record
 from loyalty.templatetags.loyalty_tags import local_date, money, receipt
-from loyalty.views.staff import program_or_none
 from members.exceptions import LoyaltyError
 from members.forms import form_add_service_error
 from members.permissions import CashierRequired, till_store_remember, till_stores
@@ -83,7 +83,7 @@ class SearchView(TillPage, TemplateView):
         form = TillSearchForm(request.GET or None)
         found = []
         if form.is_bound and form.is_valid():
-            program = program_or_none()
+            program = program_get_or_none()
             lookup = member_lookup_for_till(
                 query=form.cleaned_data["q"], region=program.country.code if program else ""
             )
@@ -155,19 +155,35 @@ class PurchaseCreateView(MemberView):
         member = self.get_member()
         form = TillPurchaseForm(request.POST)
         if form.is_valid():
+            external_id, amount = form.external_id(), form.cleaned_data["amount"]
             try:
                 result = purchase_record(
-                    external_id=form.external_id(), store=self.store, member=member,
-                    purchased_at=form.cleaned_data["token"].issued_at, amount=form.cleaned_data["amount"],
-                    source=Source.TILL, recorded_by=request.user,
+                    external_id=external_id, store=self.store, member=member,
+                    purchased_at=self.sale_time(form, external_id=external_id, member=member, amount=amount),
+                    amount=amount, source=Source.TILL, recorded_by=request.user,
                 )
             except LoyaltyError as error:
                 form_add_service_error(form, error, fields=SERVICE_FIELDS)
             else:
+                if not result.created:
+                    messages.info(request, _("This purchase was already recorded; nothing was added."))
                 return redirect("till:purchase-done", card=member.card_number, pk=result.purchase.pk)
         self.purchase_form = form
         focus_first_error(form)
         return self.render_to_response(self.get_context_data(member=member))
+
+
+    def sale_time(self, form: TillPurchaseForm, *, external_id, member, amount):
+        """When the form was shown; but a receipt typed again for the same sale
+        (same store, member and amount, from a reloaded form) keeps the time it
+        was first recorded at, so the service takes it as the same purchase."""
+        if form.cleaned_data["receipt"].strip():
+            earlier = purchase_get_by_external_id(external_id=external_id)
+            if earlier is not None and (earlier.store_id, earlier.member_id, earlier.amount) == (
+                self.store.pk, member.pk, amount,
+            ):
+                return earlier.purchased_at
+        return form.cleaned_data["token"].issued_at
 
 
 class RefundCreateView(MemberView):

@@ -16,9 +16,9 @@ from loyalty.selectors import (
     balances_get,
     ledger_list_for_member,
     next_expiry_get,
+    program_get_or_none,
     purchase_list_for_member,
 )
-from loyalty.views.staff import program_or_none
 from members.permissions import MemberRequired
 
 HISTORY_PAGE_SIZE = 20
@@ -39,7 +39,7 @@ class HomeView(PortalPage, TemplateView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        program = program_or_none()
+        program = program_get_or_none()
         context.update(
             balances=balances_get(member=self.member),
             next_expiry=next_expiry_get(member=self.member, tz=program.tz) if program else None,

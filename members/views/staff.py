@@ -13,9 +13,9 @@ from django.utils.translation import gettext as _
 from django.views.generic import ListView, TemplateView, View
 
 from loyalty.forms import PointsAdjustForm
-from loyalty.selectors import ledger_list_for_member, lot_list_for_member
+from loyalty.selectors import ledger_list_for_member, lot_list_for_member, program_get_or_none
 from loyalty.services.ledger import points_adjust
-from loyalty.views.staff import StaffPage, program_or_none
+from loyalty.views.staff import StaffPage
 from members.exceptions import LoyaltyError
 from members.forms import MemberSearchForm, form_add_service_error
 from members.permissions import ADMIN_ROLES, user_can_adjust
@@ -34,7 +34,7 @@ class MemberListView(StaffPage, ListView):
     def get_queryset(self):
         self.search_form = MemberSearchForm(self.request.GET or None)
         query = self.search_form.cleaned_data["q"] if self.search_form.is_valid() else ""
-        program = program_or_none()
+        program = program_get_or_none()
         region = program.country.code if program else ""
         return member_list_for_staff(query=query, region=region)
 

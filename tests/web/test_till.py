@@ -163,10 +163,17 @@ def test_purchase_sent_twice_is_taken_once(till, member):
 
 def test_receipt_number_is_the_external_id_and_is_taken_once(till, member):
     url = member_url(member, "till:purchase-create")
-    for _ in range(2):  # even from two renderings of the form
+    responses = []
+    for _ in range(2):  # even from two renderings of the form (a reload)
         token = purchase_form(till, member).initial["token"]
-        till.post(url, {"purchase-amount": "12.00", "purchase-receipt": "R-77", "purchase-token": token})
+        data = {"purchase-amount": "12.00", "purchase-receipt": "R-77", "purchase-token": token}
+        responses.append(till.post(url, data))
+    assert [r.status_code for r in responses] == [302, 302]
+    assert responses[0]["Location"] == responses[1]["Location"]
     assert list(Purchase.objects.values_list("external_id", flat=True)) == ["R-77"]
+    assert PointsAccount.objects.get(member=member).pending == 12
+    page = till.get(responses[1]["Location"])
+    assert "already recorded" in page.content.decode()
 
 
 def test_receipt_reused_for_another_amount_names_the_receipt_field(till, member):
