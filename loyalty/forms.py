@@ -51,7 +51,6 @@ class _NoTagHelper(FormHelper):
 
 # The shortest month has 28 days: a return window this long or longer would let
 # points expire before they ever become available.
-DAYS_IN_SHORTEST_MONTH = 28
 
 
 class ProgramForm(forms.ModelForm):
@@ -87,36 +86,6 @@ class ProgramForm(forms.ModelForm):
         if user.role != Role.OWNER:
             del self.fields["require_staff_2fa"]
         self.helper = _NoTagHelper()
-
-    def clean_currency(self) -> str:
-        currency = self.cleaned_data["currency"]
-        original = self.instance.currency if self.instance.pk else None
-        if original and currency != original and Purchase.objects.exists():
-            raise forms.ValidationError(
-                _(
-                    "The currency cannot change from %(old)s to %(new)s once purchases "
-                    "are recorded: their amounts are in %(old)s."
-                ),
-                params={"old": original, "new": currency}, code="currency_locked",
-            )
-        return currency
-
-    def clean(self) -> dict:
-        data = super().clean()
-        days, months = data.get("return_window_days"), data.get("expiry_months")
-        if days is not None and months and days >= months * DAYS_IN_SHORTEST_MONTH:
-            self.add_error(
-                "return_window_days",
-                forms.ValidationError(
-                    _(
-                        "The return window (%(days)d days) must be shorter than the expiry "
-                        "period (%(months)d months), or points would expire before they "
-                        "become available. Shorten the window or lengthen the expiry."
-                    ),
-                    params={"days": days, "months": months}, code="window_exceeds_expiry",
-                ),
-            )
-        return data
 
 
 class StoreForm(forms.ModelForm):

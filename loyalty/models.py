@@ -13,6 +13,7 @@ from django_countries.fields import CountryField
 from loyalty.currencies import validate_currency
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
+DAYS_IN_SHORTEST_MONTH = 28
 
 
 def validate_timezone(value: str) -> None:
@@ -74,6 +75,31 @@ class Program(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        days, months = self.return_window_days, self.expiry_months
+        if days is not None and months and days >= months * DAYS_IN_SHORTEST_MONTH:
+            errors["return_window_days"] = ValidationError(
+                _(
+                    "The return window (%(days)d days) must be shorter than the expiry "
+                    "period (%(months)d months), or points would expire before they "
+                    "become available. Shorten the window or lengthen the expiry."
+                ),
+                params={"days": days, "months": months}, code="window_exceeds_expiry",
+            )
+        if self.pk:
+            original = Program.objects.filter(pk=self.pk).values_list("currency", flat=True).first()
+            if original and self.currency != original and Purchase.objects.exists():
+                errors["currency"] = ValidationError(
+                    _(
+                        "The currency cannot change from %(old)s to %(new)s once purchases "
+                        "are recorded: their amounts are in %(old)s."
+                    ),
+                    params={"old": original, "new": self.currency}, code="currency_locked",
+                )
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
