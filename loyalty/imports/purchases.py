@@ -135,8 +135,6 @@ def _import(handle: BinaryIO, *, program: Program, now: dt.datetime) -> Purchase
             if report:
                 raise _Rollback
             _write(program=program, now=now, result=result, report=report)
-            if report:
-                raise _Rollback
             stage.drop()
             marks.drop()
     except _Rollback:
@@ -379,7 +377,6 @@ ORDERED = (
 
 
 def _write(*, program: Program, now, result: PurchaseImportResult, report: ErrorReport) -> None:
-    bulk = BulkLedger(program=program, source=Source.IMPORT, now=now)
     result.skipped = (
         _count(f"SELECT COUNT(*) FROM {STAGE} WHERE skip = 1")  # noqa: S608
         + _count(f"SELECT COUNT(*) FROM {MARKS} WHERE skip = 1")  # noqa: S608
@@ -387,42 +384,43 @@ def _write(*, program: Program, now, result: PurchaseImportResult, report: Error
     key: tuple | None = None
     in_file: dict[str, BulkPurchase] = {}  # this member's (or group's) purchases from the file
     in_database: dict[int, Purchase] = {}  # already-imported purchases it refunds, locked
-    for rows in stream(ORDERED, size=CHUNK):
-        bulk.accounts_prepare(row[3] for row in rows if row[3] is not None)
-        targets = {row[9] for row in rows if row[9] is not None} - in_database.keys()
-        locked = {
-            purchase.pk: purchase
-            for purchase in Purchase.objects.select_for_update().filter(pk__in=targets).order_by("pk")
-        } if targets else {}
-        for line, kind, external_id, member_id, store_id, at_us, amount, refers_to, payload_hash, target_id in rows:
-            row_key = (member_id, "") if member_id is not None else (None, refers_to or external_id)
-            if row_key != key:
-                if key is not None and key[0] is not None:
-                    bulk.account_close(key[0])
-                key = row_key
-                in_file = {}
-                in_database = {}
-            at = csvfile.from_micros(at_us)
-            try:
-                if kind == "p":
-                    in_file[external_id] = bulk.purchase_add(
-                        external_id=external_id, store_id=store_id, member_id=member_id,
-                        purchased_at=at, amount=Decimal(amount), payload_hash=payload_hash,
-                    )
-                else:
-                    if target_id is not None:
-                        if target_id not in in_database:
-                            in_database[target_id] = locked[target_id]
-                        purchase = in_database[target_id]
+    with BulkLedger(program=program, source=Source.IMPORT, now=now) as bulk:
+        for rows in stream(ORDERED, size=CHUNK):
+            bulk.accounts_prepare(row[3] for row in rows if row[3] is not None)
+            targets = {row[9] for row in rows if row[9] is not None} - in_database.keys()
+            locked = {
+                purchase.pk: purchase
+                for purchase in Purchase.objects.select_for_update().filter(pk__in=targets).order_by("pk")
+            } if targets else {}
+            for line, kind, external_id, member_id, store_id, at_us, amount, refers_to, payload_hash, target_id in rows:
+                row_key = (member_id, "") if member_id is not None else (None, refers_to or external_id)
+                if row_key != key:
+                    if key is not None and key[0] is not None:
+                        bulk.account_close(key[0])
+                    key = row_key
+                    in_file = {}
+                    in_database = {}
+                at = csvfile.from_micros(at_us)
+                try:
+                    if kind == "p":
+                        in_file[external_id] = bulk.purchase_add(
+                            external_id=external_id, store_id=store_id, member_id=member_id,
+                            purchased_at=at, amount=Decimal(amount), payload_hash=payload_hash,
+                        )
                     else:
-                        purchase = in_file[refers_to]
-                    bulk.refund_add(external_id=external_id, purchase=purchase, amount=Decimal(amount),
-                                    refunded_at=at)
-            except LoyaltyError as error:  # changed since validation by a concurrent refund
-                report.add(line, error.field or None, error)
-    if report:
-        return
-    stats = bulk.finish()
+                        if target_id is not None:
+                            if target_id not in in_database:
+                                in_database[target_id] = locked[target_id]
+                            purchase = in_database[target_id]
+                        else:
+                            purchase = in_file[refers_to]
+                        bulk.refund_add(external_id=external_id, purchase=purchase, amount=Decimal(amount),
+                                        refunded_at=at)
+                except LoyaltyError as error:  # changed since validation by a concurrent refund
+                    report.add(line, error.field or None, error)
+        if report:
+            raise _Rollback
+        stats = bulk.finish()
     result.purchases = stats.purchases
     result.refunds = stats.refunds
     result.points_earned = stats.points_earned

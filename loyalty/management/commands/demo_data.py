@@ -1,0 +1,46 @@
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from loyalty.demo import LOGINS, demo_data_load
+from members.exceptions import LoyaltyError
+
+
+class Command(BaseCommand):
+    help = gettext_lazy(
+        "Fill an empty database with a demo program (a Polish coffee-and-bakery chain): stores, "
+        "demo logins, members and a year of purchases, deterministic from the seed. Running it "
+        "again changes nothing and prints the logins."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--members", type=int, default=300, help=gettext_lazy("How many members (default 300)."))
+        parser.add_argument("--seed", type=int, default=1, help=gettext_lazy("Random seed (default 1)."))
+
+    def handle(self, *args, members, seed, verbosity, **options):
+        if members < 1:
+            raise CommandError(_("--members must be at least 1."))
+        started = time.monotonic()
+        progress = self.stdout.write if verbosity > 1 else None
+        try:
+            result = demo_data_load(members=members, seed=seed, progress=progress)
+        except LoyaltyError as error:
+            raise CommandError(error.message) from None
+        if result.created:
+            self.stdout.write(
+                _(
+                    "Demo data loaded in %(seconds).0f s: %(members)d members, %(purchases)d purchases, "
+                    "%(refunds)d refunds, %(entries)d ledger entries."
+                )
+                % {
+                    "seconds": time.monotonic() - started, "members": result.members,
+                    "purchases": result.purchases, "refunds": result.refunds, "entries": result.entries,
+                }
+            )
+        else:
+            self.stdout.write(_("The demo data is already loaded; nothing changed."))
+        self.stdout.write(_("Demo logins (email / password):"))
+        for login in LOGINS:
+            self.stdout.write(f"  {login.email} / {login.password}   ({login.what})")
