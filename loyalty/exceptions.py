@@ -51,6 +51,23 @@ class ExternalIdConflict(LoyaltyError):
         "The external id %(external_id)s was already used for a different "
         "%(what)s; send a new id or the same data as before."
     )
+    templates = {
+        "purchase": _(
+            "The external id %(external_id)s was already used for a different "
+            "purchase; send a new id or the same data as before."
+        ),
+        "refund": _(
+            "The external id %(external_id)s was already used for a different "
+            "refund; send a new id or the same data as before."
+        ),
+        "member": _(
+            "The external id %(external_id)s was already used for a different "
+            "member; send a new id or the same data as before."
+        ),
+    }
+
+    def message_template(self) -> object:
+        return self.templates.get(str(self.params.get("what", "")), self.template)
 
 
 class RefundTooLarge(LoyaltyError):
@@ -90,6 +107,10 @@ class NotAllowed(LoyaltyError):
     code = "not_allowed"
     status = 403
     template = _("You are not allowed to %(action)s.")
+    templates = {"adjust points": _("You are not allowed to adjust points.")}
+
+    def message_template(self) -> object:
+        return self.templates.get(str(self.params.get("action", "")), self.template)
 
 
 class ReasonRequired(LoyaltyError):

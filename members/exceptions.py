@@ -20,17 +20,31 @@ class LoyaltyError(Exception):
 
     @property
     def message(self) -> str:
-        return str(self.template) % self.params
+        return str(self.message_template()) % self.params
+
+    def message_template(self) -> object:
+        """The template of this instance; a subclass whose wording depends on a
+        parameter picks a whole translatable sentence here, rather than
+        interpolating an English word into one."""
+        return self.template
 
 
 class DuplicateMember(LoyaltyError):
     code = "duplicate_member"
     status = 409
     template = _("A member with this %(field_name)s already exists (card %(card)s).")
+    templates = {
+        "email": _("A member with this email already exists (card %(card)s)."),
+        "phone": _("A member with this phone already exists (card %(card)s)."),
+        "card_number": _("A member with this card number already exists (card %(card)s)."),
+    }
 
     def __init__(self, *, field: str, **params: object) -> None:
         self.field = field
         super().__init__(**params)
+
+    def message_template(self) -> object:
+        return self.templates.get(self.field or "", self.template)
 
 
 class InvalidCardNumber(LoyaltyError):

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.generic import ListView, TemplateView, View
 
 from loyalty.forms import PointsAdjustForm
@@ -92,7 +92,11 @@ class MemberAdjustView(MemberDetailView, View):
             else:
                 messages.success(
                     request,
-                    _("Adjustment of %(points)+d points recorded.") % {"points": entry.points},
+                    ngettext(
+                        "Adjustment of %(points)+d point recorded.",
+                        "Adjustment of %(points)+d points recorded.",
+                        abs(entry.points),
+                    ) % {"points": entry.points},
                 )
                 return redirect("staff:member-detail", pk=member.pk)
         self.adjust_form = form
