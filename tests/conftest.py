@@ -6,6 +6,17 @@ from django.db import connection
 
 
 @pytest.fixture(autouse=True)
+def _language_restored():
+    """A page requested in Polish or Romanian leaves that language active in the
+    thread (Django does not reset it after a response); each test starts and
+    ends in the language it found, so command output and messages stay English."""
+    from django.utils import translation
+
+    with translation.override(translation.get_language()):
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     """The program is cached; each test starts with what its database holds."""
     cache.clear()
