@@ -385,7 +385,7 @@ def _write(*, program: Program, now, result: PurchaseImportResult, report: Error
     in_file: dict[str, BulkPurchase] = {}  # this member's (or group's) purchases from the file
     in_database: dict[int, Purchase] = {}  # already-imported purchases it refunds, locked
     with BulkLedger(program=program, source=Source.IMPORT, now=now) as bulk:
-        for rows in stream(ORDERED, size=CHUNK):
+        for rows in stream(ORDERED, size=4 * CHUNK):  # few, large reads: the writer shares the connection
             bulk.accounts_prepare(row[3] for row in rows if row[3] is not None)
             targets = {row[9] for row in rows if row[9] is not None} - in_database.keys()
             locked = {

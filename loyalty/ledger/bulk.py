@@ -36,6 +36,7 @@ transaction.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import queue
 import threading
@@ -213,23 +214,28 @@ def insert_rows(
         _copy(cursor, sql, rows, json_indexes)
 
 
+COPY_ROWS = 2000  # per statement: the connection is free for the caller's queries in between
+
+
 def _copy(cursor, sql: str, rows: Iterable[tuple], json_indexes: Sequence[int]) -> None:
-    with cursor.copy(sql) as copy:
-        if json_indexes:
-            for row in rows:
-                row = list(row)
-                for index in json_indexes:
-                    row[index] = json.dumps(row[index])
-                copy.write_row(row)
-        else:
-            for row in rows:
+    rows = iter(rows)
+    while True:
+        chunk = list(itertools.islice(rows, COPY_ROWS))
+        if not chunk:
+            return
+        with cursor.copy(sql) as copy:
+            for row in chunk:
+                if json_indexes:
+                    row = list(row)
+                    for index in json_indexes:
+                        row[index] = json.dumps(row[index])
                 copy.write_row(row)
 
 
 def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple], *, cursor=None) -> None:
     """Set ``fields`` of existing rows; each row is ``(pk, *values)``.
 
-    PostgreSQL: ``UPDATE ... FROM (VALUES ...)`` in batches of 1,000 rows.
+    PostgreSQL: one ``UPDATE ... FROM unnest(<one array per column>)``.
     Elsewhere: ``bulk_update``.
     """
     if not rows:
@@ -247,25 +253,21 @@ def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
     quoted = connection.ops.quote_name
     pk = meta.pk
     targets = [pk, *(meta.get_field(name) for name in fields)]
-    cast = "({})".format(
-        ", ".join(f"CAST(%s AS {target.db_type(connection)})" for target in targets)
-    )
+    # One array parameter per column (unnest), whatever the number of rows.
+    arrays = ", ".join(f"%s::{target.db_type(connection)}[]" for target in targets)
     names = ["k", *(f"v{index}" for index in range(len(fields)))]
     assignments = ", ".join(
         f"{quoted(meta.get_field(name).column)} = v.v{index}" for index, name in enumerate(fields)
     )
+    sql = "UPDATE {table} AS t SET {assignments} FROM unnest({arrays}) AS v({names}) WHERE t.{pk} = v.k".format(  # noqa: S608
+        table=quoted(meta.db_table), assignments=assignments, arrays=arrays, names=", ".join(names),
+        pk=quoted(pk.column),
+    )
     if cursor is None:
         with connection.cursor() as own:
-            update_rows(model, fields, rows, cursor=own)
-        return
-    for start in range(0, len(rows), 1000):
-        chunk = rows[start:start + 1000]
-        sql = "UPDATE {table} AS t SET {assignments} FROM (VALUES {values}) AS v({names}) WHERE t.{pk} = v.k".format(  # noqa: S608
-            table=quoted(meta.db_table), assignments=assignments,
-            values=", ".join([cast] * len(chunk)), names=", ".join(names), pk=quoted(pk.column),
-        )
-        cursor.execute(sql, [value for row in chunk for value in row])
-
+            own.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+    else:
+        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
 
 # -- the writer: inline, or on a background thread (PostgreSQL) ---------------------
 
@@ -337,6 +339,41 @@ class BulkWriter:
             self._jobs.put(None)
             self._thread.join()
 
+LOT_ROW = ("pk", "account_id", "purchase_id", "points", "remaining", "status", "earned_at", "available_at",
+           "expires_at")
+
+
+def _accounts_lock(member_ids: list[int]) -> list[tuple]:
+    """Create the missing accounts (ignoring concurrent inserts), then lock all in pk order.
+
+    Returns ``(member_id, available, pending, debt, next_due_at)`` rows.
+    """
+    if not on_postgres():
+        existing = set(PointsAccount.objects.filter(pk__in=member_ids).values_list("pk", flat=True))
+        PointsAccount.objects.bulk_create(
+            [PointsAccount(member_id=member_id) for member_id in member_ids if member_id not in existing],
+            ignore_conflicts=True,
+        )
+        return list(
+            PointsAccount.objects.select_for_update().filter(pk__in=member_ids).order_by("pk")
+            .values_list("pk", *ACCOUNT_BALANCES)
+        )
+    table = connection.ops.quote_name(PointsAccount._meta.db_table)
+    with connection.cursor() as cursor:
+        # One array parameter rather than a thousand placeholders.
+        cursor.execute(
+            f"INSERT INTO {table} (member_id, available, pending, debt) "  # noqa: S608
+            "SELECT id, 0, 0, 0 FROM unnest(%s::bigint[]) AS id ON CONFLICT DO NOTHING",
+            [member_ids],
+        )
+        cursor.execute(
+            f"SELECT member_id, available, pending, debt, next_due_at FROM {table} "  # noqa: S608
+            "WHERE member_id = ANY(%s::bigint[]) ORDER BY member_id FOR UPDATE",
+            [member_ids],
+        )
+        return cursor.fetchall()
+
+
 # -- the bulk ledger ---------------------------------------------------------------
 
 
@@ -357,7 +394,7 @@ class BulkPurchase:
 class _OpenAccount:
     member_id: int
     ledger: AccountLedger
-    row: PointsAccount | None  # None: inserted when closed (a member new in this transaction)
+    row: tuple | None  # balances as loaded; None: inserted when closed (a member new in this transaction)
     last_at: dt.datetime | None = None
 
 
@@ -489,25 +526,23 @@ class BulkLedger:
             for member_id in ids:
                 self._accounts[member_id] = _OpenAccount(member_id, self._empty_ledger(), None)
             return
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start:start + 1000]
-            existing = set(PointsAccount.objects.filter(pk__in=chunk).values_list("pk", flat=True))
-            missing = [member_id for member_id in chunk if member_id not in existing]
-            if missing:
-                PointsAccount.objects.bulk_create(
-                    [PointsAccount(member_id=member_id) for member_id in missing], ignore_conflicts=True
-                )
-            locked = list(PointsAccount.objects.select_for_update().filter(pk__in=chunk).order_by("pk"))
-            lots: dict[int, list[Lot]] = {account.pk: [] for account in locked}
-            for row in open_lots_query(lots):
-                lots[row.account_id].append(lot_from_row(row))
-            for account in locked:
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start:start + 5000]
+            locked = _accounts_lock(chunk)
+            lots: dict[int, list[Lot]] = {row[0]: [] for row in locked}
+            for row in open_lots_query(lots).values_list(*LOT_ROW):
+                lots[row[1]].append(Lot(
+                    pk=row[0], purchase_id=row[2], points=row[3], remaining=row[4], status=row[5],
+                    earned_at=row[6], available_at=row[7], expires_at=row[8],
+                ))
+            for member_id, available, pending, debt, next_due_at in locked:
                 ledger = AccountLedger(
-                    rules=self.rules, available=account.available, pending=account.pending,
-                    debt=account.debt, next_due_at=account.next_due_at,
-                    load_lots=lots[account.pk].copy,
+                    rules=self.rules, available=available, pending=pending, debt=debt,
+                    next_due_at=next_due_at, load_lots=lots[member_id].copy,
                 )
-                self._accounts[account.pk] = _OpenAccount(account.pk, ledger, account)
+                self._accounts[member_id] = _OpenAccount(
+                    member_id, ledger, (available, pending, debt, next_due_at)
+                )
 
     def rows_insert(self, model: type[models.Model], fields: Sequence[str], rows: list[tuple]) -> None:
         """Insert other rows (e.g. new members) through the writer, in order with the rest.
@@ -567,7 +602,7 @@ class BulkLedger:
         balances = (ledger.available, ledger.pending, ledger.debt, ledger.next_due_at)
         if account.row is None:
             self._new_accounts.add((member_id, *balances))
-        elif balances != (account.row.available, account.row.pending, account.row.debt, account.row.next_due_at):
+        elif balances != account.row:
             self._account_updates.append((member_id, *balances))
         self.stats.accounts += 1
         self._flush_if_full()
