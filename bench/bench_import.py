@@ -106,6 +106,7 @@ def main() -> list[dict]:
         print(output, flush=True)
         rows.append({"benchmark": f"import_members, {MEMBERS:,} rows", "value": round(seconds, 1), "unit": "s",
                      "detail": f"peak RSS {peak:.0f} MiB"})
+        print(rows[-1], flush=True)
         peaks = {}
         for index, size in enumerate(SIZES):
             path = folder / f"purchases_{size}.csv"
