@@ -1,6 +1,6 @@
 """Earn throughput: ``purchase_record`` next to the same transaction in raw SQL.
 
-Each scenario runs for a fixed time in separate processes (each with its own
+Each scenario runs for a fixed time (twice, the best counts) in separate processes (each with its own
 database connection), started together by a barrier:
 
 * raw SQL: ``BEGIN; SELECT ... FROM points account FOR UPDATE; INSERT`` a
@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import time
 from decimal import Decimal
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
-DURATION = 2.0 if QUICK else 10.0
+DURATION = 2.0 if QUICK else 8.0
+ROUNDS = 1 if QUICK else 2  # the best of each: the machine may be shared
 MEMBERS = 400 if QUICK else 4000
 WARMUP = 5 if QUICK else 30
 STORES = 16  # each worker is a till of its own store, as in a shop with many stores
@@ -141,11 +143,19 @@ def _run(worker, tag: str, workers: int, member_ids: list[int]) -> float:
     ]
     for process in processes:
         process.start()
-    done = [results.get(timeout=DURATION + 300) for _ in processes]
+    done = []
+    give_up = time.monotonic() + DURATION + 600
+    while len(done) < workers:
+        try:
+            done.append(results.get(timeout=1))
+        except queue.Empty:
+            failed = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            if failed or time.monotonic() > give_up:
+                for process in processes:
+                    process.kill()
+                raise RuntimeError(f"{tag}: a worker failed (exit codes {failed}) or hung") from None
     for process in processes:
         process.join(timeout=60)
-        if process.exitcode != 0:
-            raise RuntimeError(f"{tag} worker failed with exit code {process.exitcode}")
     total = sum(count for count, _seconds in done)
     seconds = max(seconds for _count, seconds in done)
     return total / seconds
@@ -155,27 +165,31 @@ def main() -> list[dict]:
     from loyalty.ledger.verify import ledger_offenders
 
     service_ids, raw_ids = _setup()
-    rows = []
-    raw = {}
-    for workers in (1, 8, 16):
-        raw[workers] = _run(_raw_worker, f"raw{workers}", workers, raw_ids)
-        rows.append({"benchmark": f"earn, raw SQL (lock, insert, update, commit), {workers} connection(s)",
-                     "value": raw[workers], "unit": "tx/s"})
-        print(rows[-1], flush=True)
-    for workers in (1, 8):
-        value = _run(_service_worker, f"svc{workers}", workers, service_ids)
-        share = value / raw[workers]
+    scenarios = [  # (key, worker, processes, members); raw and service alternate so both see the same machine
+        ("raw1", _raw_worker, 1, raw_ids), ("svc1", _service_worker, 1, service_ids),
+        ("raw8", _raw_worker, 8, raw_ids), ("svc8", _service_worker, 8, service_ids),
+        ("raw16", _raw_worker, 16, raw_ids), ("hot8", _service_worker, 8, service_ids[:1]),
+    ]
+    best: dict[str, float] = {}
+    for round_number in range(ROUNDS):
+        for key, worker, processes, members in scenarios:
+            value = _run(worker, f"{key}r{round_number}", processes, members)
+            best[key] = max(best.get(key, 0.0), value)
+            print(f"round {round_number + 1}: {key} {value:,.0f} tx/s", flush=True)
+    rows = [
+        {"benchmark": f"earn, raw SQL (lock, insert, update, commit), {n} connection(s)",
+         "value": best[f"raw{n}"], "unit": "tx/s"}
+        for n in (1, 8, 16)
+    ]
+    for n in (1, 8):
+        share = best[f"svc{n}"] / best[f"raw{n}"]
         rows.append({
-            "benchmark": f"earn, purchase_record, {workers} worker process(es)", "value": value, "unit": "tx/s",
-            "detail": f"{share:.0%} of raw SQL with {workers} "
-                      f"({'meets' if share >= 1 / 3 else 'BELOW'} the 1/3 target)",
-            "share_of_raw": round(share, 3),
+            "benchmark": f"earn, purchase_record, {n} worker process(es)", "value": best[f"svc{n}"],
+            "unit": "tx/s", "share_of_raw": round(share, 3),
+            "detail": f"{share:.0%} of raw SQL with {n} ({'meets' if share >= 1 / 3 else 'BELOW'} the 1/3 target)",
         })
-        print(rows[-1], flush=True)
-    value = _run(_service_worker, "hot8", 8, service_ids[:1])
-    rows.append({"benchmark": "earn, purchase_record, 8 workers on ONE member", "value": value, "unit": "tx/s",
-                 "detail": "all wait on one account lock"})
-    print(rows[-1], flush=True)
+    rows.append({"benchmark": "earn, purchase_record, 8 workers on ONE member", "value": best["hot8"],
+                 "unit": "tx/s", "detail": "all wait on one account lock"})
     # The raw SQL rows have no lots; the service's members must verify exactly.
     checked = set(service_ids)
     offenders = [figures for figures in ledger_offenders() if figures.member_id in checked]

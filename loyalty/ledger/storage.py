@@ -73,6 +73,9 @@ def account_ledger(
     )
 
 
+_ACCOUNT_FIELDS = ("member_id", "available", "pending", "debt", "next_due_at")
+
+
 def account_select_for_update(member_id: int) -> PointsAccount | None:
     """The member's account row, locked (``SELECT ... FOR UPDATE``), or ``None``.
 
@@ -81,11 +84,40 @@ def account_select_for_update(member_id: int) -> PointsAccount | None:
     more than the query itself took.
     """
     quote = connection.ops.quote_name
-    sql = "SELECT * FROM {} WHERE {} = %s{}".format(  # noqa: S608 -- names from the model, the id a parameter
+    sql = "SELECT {} FROM {} WHERE {} = %s{}".format(  # noqa: S608 -- names from the model, the id a parameter
+        ", ".join(quote(PointsAccount._meta.get_field(name).column) for name in _ACCOUNT_FIELDS),
         quote(PointsAccount._meta.db_table), quote(PointsAccount._meta.pk.column),
         " FOR UPDATE" if connection.features.has_select_for_update else "",
     )
-    return next(iter(PointsAccount.objects.raw(sql, [member_id])), None)
+    if connection.vendor != "postgresql":  # values may need the backend's converters
+        return next(iter(PointsAccount.objects.raw(sql, [member_id])), None)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [member_id])
+        row = cursor.fetchone()
+    return None if row is None else PointsAccount.from_db(connection.alias, _ACCOUNT_FIELDS, row)
+
+
+def row_insert(instance) -> None:
+    """``instance.save(force_insert=True)`` for a new row without signals or
+    inheritance, from a hand-written ``INSERT ... RETURNING``: compiling the
+    ORM's insert cost more than running it. Raises ``IntegrityError`` as save does.
+    """
+    meta = instance._meta
+    if not connection.features.can_return_columns_from_insert:
+        instance.save(force_insert=True)
+        return
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    sql = "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(  # noqa: S608 -- names from the model
+        quote(meta.db_table), ", ".join(quote(field.column) for field in fields),
+        ", ".join(["%s"] * len(fields)), quote(meta.pk.column),
+    )
+    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        instance.pk = cursor.fetchone()[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias
 
 
 class LedgerWriter:
