@@ -74,7 +74,7 @@ STAGE_COLUMNS = [
     ("line", "int"), ("external_id", "text"), ("card_number", "text"), ("email", "text"),
     ("email_lower", "text"), ("phone", "text"), ("first_name", "text"), ("last_name", "text"),
     ("birth_date", "text"), ("enrolled_us", "bigint"), ("store_id", "bigint"), ("language", "text"),
-    ("consent", "int"), ("referred_by", "text"),
+    ("consent", "int"), ("referred_by", "text"), ("bad", "int"),
 ]
 MEMBER_FIELDS = (
     "card_number", "external_id", "first_name", "last_name", "email", "phone", "birth_date",
@@ -127,7 +127,7 @@ def _import(handle: BinaryIO, *, program: Program, now: dt.datetime) -> MemberIm
             reader = RowReader(handle, COLUMNS, report)
             _validate_rows(reader, stage, program=program, now=now, report=report)
             result.rows = reader.rows_read
-            if report:
+            if report.fatal:
                 raise _Rollback
             _check_across_rows(stage, marks, report=report)
             if report:
@@ -220,12 +220,16 @@ def _validate_rows(reader: RowReader, stage: StageTable, *, program: Program, no
         if referred_by and referred_by == external_id:
             report.add(line, "referred_by", SelfReferral())
         if report.count != errors_before:
+            # Staged with its external id only: a duplicate of it, or a referral
+            # to it, is then judged against it rather than reported again.
+            if external_id:
+                stage.add((line, external_id, *[None] * (len(STAGE_COLUMNS) - 3), 1))
             continue
         stage.add((
             line, external_id, card_number or None, email or "", (email or "").lower() or None, phone,
             first_name, last_name, birth_date.isoformat() if birth_date else None,
             csvfile.to_micros(enrolled_at), store_id, language or Member.Language.EN, consent or 0,
-            referred_by or None,
+            referred_by or None, 0,
         ))
     stage.flush()
 
@@ -259,7 +263,7 @@ def _check_across_rows(stage: StageTable, marks: StageTable, *, report: ErrorRep
         "s.last_name, s.birth_date, s.enrolled_us, s.store_id, s.language, s.consent, s.referred_by, "
         "m.card_number, m.email, m.phone, m.first_name, m.last_name, m.birth_date, m.enrolled_at, "
         "m.enrollment_store_id, m.language, m.marketing_consent, r.external_id "
-        f"FROM {STAGE} s JOIN {members} m ON m.external_id = s.external_id "
+        f"FROM {STAGE} s JOIN {members} m ON m.external_id = s.external_id AND s.bad = 0 "
         f"LEFT JOIN {members} r ON r.id = m.referred_by_id"
     ):
         for row in rows:
@@ -279,7 +283,7 @@ def _check_across_rows(stage: StageTable, marks: StageTable, *, report: ErrorRep
         status = "" if column == "card_number" else f"AND m.status <> '{Member.Status.DELETED}' "
         for rows in stream(
             f"SELECT s.line, m.card_number FROM {STAGE} s JOIN {members} m "  # noqa: S608
-            f"ON {member_column} = s.{column} WHERE s.{column} IS NOT NULL {status}"
+            f"ON {member_column} = s.{column} WHERE s.{column} IS NOT NULL AND s.bad = 0 {status}"
             "AND (m.external_id IS NULL OR m.external_id <> s.external_id)"
         ):
             for line, card in rows:

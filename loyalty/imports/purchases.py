@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from loyalty.exceptions import ExternalIdConflict, RefundBeforePurchase, RefundTooLarge
+from loyalty.exceptions import CurrencyMismatch, ExternalIdConflict, RefundBeforePurchase, RefundTooLarge
 from loyalty.ledger.bulk import BulkLedger, BulkPurchase
 from loyalty.models import Program, Purchase, Refund, Source, Store
 from loyalty.services.program import program_get
@@ -129,7 +129,7 @@ def _import(handle: BinaryIO, *, program: Program, now: dt.datetime) -> Purchase
             reader = RowReader(handle, COLUMNS, report)
             _validate_rows(reader, stage, program=program, now=now, report=report)
             result.rows = reader.rows_read
-            if report:
+            if report.fatal:
                 raise _Rollback
             _check_across_rows(stage, marks, report=report)
             if report:
@@ -198,6 +198,8 @@ def _parse(line: int, values: dict[str, str], *, stores, program: Program, repor
         report.add(line, "amount", ValueRequired())
     else:
         check("amount", money_clean, currency=program.currency)
+    if values["currency"] and values["currency"].upper() != program.currency:
+        report.add(line, "currency", CurrencyMismatch(given=values["currency"], expected=program.currency))
     refers_to = check("refers_to", csvfile.optional, limit=64)
     if kind == "r" and not refers_to:
         report.add(line, "refers_to", ValueRequired())
@@ -224,21 +226,29 @@ def _members_by_reference(references: set[str]) -> dict[str, Member]:
 
 
 def _stage_chunk(chunk: list[_Row], stage: StageTable, *, program: Program, now, report: ErrorReport) -> None:
+    """Check the rows' members and business rules; stage every row.
+
+    A bad row is staged too (kind ``x``), so that the checks across rows still
+    see its external id: a duplicate of it is reported, a refund of it is not.
+    """
     members = _members_by_reference({row.member_ref for row in chunk if row.member_ref})
     for row in chunk:
         member = members.get(row.member_ref) if row.member_ref else None
         if row.member_ref and member is None:
             report.add(row.line, "member", UnknownMember(value=row.member_ref))
-            continue
+            row.bad = True
+        if not row.bad:
+            try:
+                amount = purchase_validate(
+                    program=program, member=member if row.kind == "p" else None,
+                    purchased_at=row.purchased_at, amount=row.amount, currency=row.currency, now=now,
+                )
+            except LoyaltyError as error:
+                report.add(row.line, error.field or None, error)
+                row.bad = True
         if row.bad:
-            continue
-        try:
-            amount = purchase_validate(
-                program=program, member=member if row.kind == "p" else None,
-                purchased_at=row.purchased_at, amount=row.amount, currency=row.currency, now=now,
-            )
-        except LoyaltyError as error:
-            report.add(row.line, error.field or None, error)
+            if row.external_id:
+                stage.add((row.line, "x", row.external_id, None, None, 0, "0", None, None, 2))
             continue
         payload_hash = None
         if row.kind == "p":
@@ -293,23 +303,25 @@ def _check_across_rows(stage: StageTable, marks: StageTable, *, report: ErrorRep
     last_line = None
     for rows in stream(
         "SELECT r.line, r.external_id, r.refers_to, r.amount, r.at_us, r.member_id, "  # noqa: S608
-        "p.line, p.amount, p.at_us, p.member_id, p.skip, "
+        "p.line, p.kind, p.amount, p.at_us, p.member_id, p.skip, "
         "d.id, d.amount, d.refunded_amount, d.purchased_at, d.member_id, "
         "x.id, x.purchase_id, x.payload_hash "
         f"FROM {STAGE} r "
-        f"LEFT JOIN {STAGE} p ON p.external_id = r.refers_to AND p.kind = 'p' "
+        f"LEFT JOIN {STAGE} p ON p.external_id = r.refers_to AND p.kind IN ('p', 'x') "
         f"LEFT JOIN {purchase} d ON d.external_id = r.refers_to "
         f"LEFT JOIN {refund} x ON x.external_id = r.external_id "
         "WHERE r.kind = 'r' ORDER BY r.refers_to, r.line, p.line"
     ):
         for row in rows:
             (line, external_id, refers_to, amount, at_us, member_id,
-             p_line, p_amount, p_at_us, p_member_id, p_skip,
+             p_line, p_kind, p_amount, p_at_us, p_member_id, p_skip,
              d_id, d_amount, d_refunded, d_at, d_member_id,
              x_id, x_purchase_id, x_hash) = row
             if line == last_line:
                 continue  # the purchase id is in the file twice: reported above
             last_line = line
+            if p_kind == "x":
+                continue  # the refunded purchase's own line is reported
             amount = Decimal(amount)
             at = csvfile.from_micros(at_us)
             new_purchase = p_line is not None and not p_skip
@@ -385,7 +397,7 @@ def _write(*, program: Program, now, result: PurchaseImportResult, report: Error
     in_file: dict[str, BulkPurchase] = {}  # this member's (or group's) purchases from the file
     in_database: dict[int, Purchase] = {}  # already-imported purchases it refunds, locked
     with BulkLedger(program=program, source=Source.IMPORT, now=now) as bulk:
-        for rows in stream(ORDERED, size=4 * CHUNK):  # few, large reads: the writer shares the connection
+        for rows in stream(ORDERED, size=2 * CHUNK):
             bulk.accounts_prepare(row[3] for row in rows if row[3] is not None)
             targets = {row[9] for row in rows if row[9] is not None} - in_database.keys()
             locked = {

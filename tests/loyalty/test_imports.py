@@ -254,14 +254,17 @@ def test_duplicate_external_id_within_the_file(tmp_path, member):
 def test_every_bad_row_is_reported_in_line_order(tmp_path, member):
     path = purchases_csv(
         tmp_path,
-        "R-1,M-1,XXX,2025-05-01T10:00,10.00,,,",
+        "R-1,M-1,XXX,2025-05-01T10:00,10.00,EUR,,",
         "R-2,M-1,WAW-01,2025-05-01T10:00,10.00,,,",
         "R-3,M-404,WAW-01,soon,0,,,",
+        "R-1,,WAW-01,2025-05-01T11:00,10.00,,,",
+        "RF-1,,WAW-01,2025-05-02T10:00,5.00,,refund,R-3",
     )
     result = import_purchases(file=path, now=NOW)
     assert [(error.line, error.field) for error in result.errors] == [
-        (2, "store"), (4, "amount"), (4, "member"), (4, "purchased_at"),
-    ]
+        (2, "currency"), (2, "store"), (4, "amount"), (4, "member"), (4, "purchased_at"), (5, "external_id"),
+    ]  # the refund of the bad line 4 is not reported again
+    assert result.errors[-1].message == "R-1 is already used on line 2 of this file."
     assert nothing_written()
 
 
@@ -610,3 +613,15 @@ def test_members_wrong_header_is_reported(tmp_path, program):
     assert error.line == 1 and "semicolons" in error.message
     result = import_members(file=members_csv(tmp_path, "a@example.pl", header="email"), now=NOW)
     assert [(error.line, error.field) for error in result.errors] == [(1, "enrolled_at"), (1, "external_id")]
+
+
+def test_members_every_bad_row_is_reported_with_checks_across_rows(tmp_path, program):
+    path = members_csv(
+        tmp_path,
+        "OLD-1,,not-an-email,,,,,2024-01-01,,,,",
+        "OLD-2,,b@example.pl,,,,,2024-01-01,,,,OLD-1",
+        "OLD-1,,c@example.pl,,,,,2024-01-01,,,,",
+    )
+    result = import_members(file=path, now=NOW)
+    assert [(error.line, error.field) for error in result.errors] == [(2, "email"), (4, "external_id")]
+    assert not Member.objects.exists()

@@ -46,6 +46,6 @@ class Command(BaseCommand):
         if not result.ok:
             print_errors(self, file=file, result=result)
         self.stdout.write(
-            _("Imported %(created)d members from %(file)s (%(skipped)d already imported, skipped).")
+            _("Imported %(created)d members from %(file)s (%(skipped)d were imported before and skipped).")
             % {"created": result.created, "file": file, "skipped": result.skipped}
         )

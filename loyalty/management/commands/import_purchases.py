@@ -32,8 +32,8 @@ class Command(BaseCommand):
         self.stdout.write(
             _(
                 "Imported %(purchases)d purchases and %(refunds)d refunds from %(file)s "
-                "(%(skipped)d rows already imported, skipped); %(earned)d points earned, "
-                "%(reversed)d reversed, %(accounts)d member balances changed."
+                "(%(skipped)d rows were imported before and skipped); points: %(earned)d earned, "
+                "%(reversed)d reversed, on the accounts of %(accounts)d members."
             )
             % {
                 "purchases": result.purchases, "refunds": result.refunds, "file": file,
