@@ -91,13 +91,42 @@ def standalone(database: str, run) -> list[dict]:
         admin.execute(f'CREATE DATABASE "{database}"')
     try:
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True)
-        return run()
+        started = time.monotonic()
+        rows = run()
+        _save(run.__module__, rows, seconds=time.monotonic() - started, server=server)
+        return rows
     finally:
         from django.db import connections
 
         connections.close_all()
         with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def _save(module: str, rows: list[dict], *, seconds: float, server: dict) -> None:
+    """``bench/results/<name>.json`` in the shape the runner (``python -m bench``) writes."""
+    import datetime as dt
+    import json
+    import platform
+
+    import psycopg
+
+    name = Path(sys.modules[module].__file__).stem
+    with psycopg.connect(dbname="postgres", **server) as admin:
+        version = admin.execute("SHOW server_version").fetchone()[0]
+    meminfo = Path("/proc/meminfo").read_text()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    machine = {
+        "cpus": os.cpu_count(), "python": platform.python_version(), "postgresql": version,
+        "memory_gib": round(int(meminfo.split("MemTotal:")[1].split()[0]) / 2**20, 1),
+        "commit": commit.stdout.strip(), "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    folder = ROOT / "bench" / "results"
+    folder.mkdir(exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(
+        {"benchmark": name, "quick": QUICK, "seconds": round(seconds, 1), "machine": machine, "rows": rows},
+        indent=2, default=str,
+    ) + "\n")
 
 
 if __name__ == "__main__":
