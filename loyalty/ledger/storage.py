@@ -97,29 +97,6 @@ def account_select_for_update(member_id: int) -> PointsAccount | None:
     return None if row is None else PointsAccount.from_db(connection.alias, _ACCOUNT_FIELDS, row)
 
 
-def row_insert(instance) -> None:
-    """``instance.save(force_insert=True)`` for a new row without signals or
-    inheritance, from a hand-written ``INSERT ... RETURNING``: compiling the
-    ORM's insert cost more than running it. Raises ``IntegrityError`` as save does.
-    """
-    meta = instance._meta
-    if not connection.features.can_return_columns_from_insert:
-        instance.save(force_insert=True)
-        return
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
-    quote = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({}) RETURNING {}".format(  # noqa: S608 -- names from the model
-        quote(meta.db_table), ", ".join(quote(field.column) for field in fields),
-        ", ".join(["%s"] * len(fields)), quote(meta.pk.column),
-    )
-    values = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        instance.pk = cursor.fetchone()[0]
-    instance._state.adding = False
-    instance._state.db = connection.alias
-
-
 class LedgerWriter:
     """Collects what ``AccountLedger`` objects did and writes it in bulk.
 

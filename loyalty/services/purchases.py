@@ -34,7 +34,6 @@ from loyalty.ledger.storage import (
     account_select_for_update,
     ledger_rules,
     lot_from_row,
-    row_insert,
 )
 from loyalty.models import LedgerEntry, PointsAccount, Program, Purchase, PurchaseLine, Refund, Store
 from loyalty.services.ledger import account_lock
@@ -206,7 +205,7 @@ def _purchase_create(
     earning = purchase_earning(purchase=purchase, lines=line_rows, program=program) if member else None
     points = earning.points if earning else 0
     purchase.points = purchase.points_kept = points
-    row_insert(purchase)  # a taken external id raises IntegrityError
+    purchase.save(force_insert=True)  # a taken external id raises IntegrityError
     if line_rows:
         for row in line_rows:
             row.purchase = purchase
