@@ -396,7 +396,8 @@ def _write(*, program: Program, now, result: PurchaseImportResult, report: Error
     key: tuple | None = None
     in_file: dict[str, BulkPurchase] = {}  # this member's (or group's) purchases from the file
     in_database: dict[int, Purchase] = {}  # already-imported purchases it refunds, locked
-    with BulkLedger(program=program, source=Source.IMPORT, now=now) as bulk:
+    # Short COPY statements: this loop reads and locks on the connection the writer shares.
+    with BulkLedger(program=program, source=Source.IMPORT, now=now, statement_rows=2000) as bulk:
         for rows in stream(ORDERED, size=2 * CHUNK):
             bulk.accounts_prepare(row[3] for row in rows if row[3] is not None)
             targets = {row[9] for row in rows if row[9] is not None} - in_database.keys()

@@ -151,15 +151,10 @@ class RowBuffer:
     a tuple in that order. JSON fields take Python values.
     """
 
-    def __init__(self, model: type[models.Model], fields: Sequence[str]) -> None:
+    def __init__(self, model: type[models.Model], fields: Sequence[str], *, statement_rows: int = 10_000) -> None:
         self.model = model
         self.fields = list(fields)
-        meta = model._meta
-        self.columns = [meta.get_field(name).column for name in self.fields]
-        self._json = [
-            index for index, name in enumerate(self.fields)
-            if isinstance(meta.get_field(name), models.JSONField)
-        ]
+        self.statement_rows = statement_rows
         self.rows: list[tuple] = []
 
     def __len__(self) -> int:
@@ -173,9 +168,7 @@ class RowBuffer:
         rows, self.rows = self.rows, []
         if not rows:
             return None
-        return partial(
-            insert_rows, self.model, self.fields, rows, columns=self.columns, json_indexes=self._json
-        )
+        return partial(insert_rows, self.model, self.fields, rows, statement_rows=self.statement_rows)
 
     def flush(self) -> None:
         job = self.take()
@@ -188,41 +181,38 @@ def insert_rows(
     fields: Sequence[str],
     rows: Iterable[tuple],
     *,
-    columns: Sequence[str] | None = None,
-    json_indexes: Sequence[int] = (),
     cursor=None,
+    statement_rows: int = 10_000,
 ) -> None:
-    """Insert ``rows`` (tuples in ``fields`` order) in one COPY or in ``bulk_create`` batches.
+    """Insert ``rows`` (tuples in ``fields`` order) with COPY, or ``bulk_create`` batches off PostgreSQL.
 
     ``cursor``: a raw psycopg cursor to COPY with (the background writer's);
-    default: a cursor of Django's connection.
+    default: a cursor of Django's connection. JSON fields take Python values.
+    One COPY statement takes at most ``statement_rows`` rows: smaller
+    statements let a caller sharing the connection get a word in sooner.
     """
     if not on_postgres():
         model._default_manager.bulk_create(
             [model(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=500
         )
         return
-    quoted = connection.ops.quote_name
-    columns = columns or [model._meta.get_field(name).column for name in fields]
-    sql = "COPY {} ({}) FROM STDIN".format(
-        quoted(model._meta.db_table), ", ".join(quoted(column) for column in columns)
-    )
     if cursor is None:
         with connection.cursor() as own:
-            _copy(own, sql, rows, json_indexes)
+            _copy(own, model, fields, rows, statement_rows)
     else:
-        _copy(cursor, sql, rows, json_indexes)
+        _copy(cursor, model, fields, rows, statement_rows)
 
 
-COPY_ROWS = 2000  # per statement: the connection is free for the caller's queries in between
-
-
-def _copy(cursor, sql: str, rows: Iterable[tuple], json_indexes: Sequence[int]) -> None:
+def _copy(cursor, model: type[models.Model], fields: Sequence[str], rows: Iterable[tuple], size: int) -> None:
+    quoted = connection.ops.quote_name
+    meta = model._meta
+    targets = [meta.get_field(name) for name in fields]
+    sql = "COPY {} ({}) FROM STDIN".format(
+        quoted(meta.db_table), ", ".join(quoted(field.column) for field in targets)
+    )
+    json_indexes = [index for index, field in enumerate(targets) if isinstance(field, models.JSONField)]
     rows = iter(rows)
-    while True:
-        chunk = list(itertools.islice(rows, COPY_ROWS))
-        if not chunk:
-            return
+    while chunk := list(itertools.islice(rows, size)):
         with cursor.copy(sql) as copy:
             for row in chunk:
                 if json_indexes:
@@ -455,6 +445,7 @@ class BulkLedger:
         recorded_by_id: int | None = None,
         batch_size: int = BATCH_SIZE,
         threaded: bool = True,
+        statement_rows: int = BATCH_SIZE,
     ) -> None:
         self.program = program
         self.rules = ledger_rules(program)
@@ -471,11 +462,12 @@ class BulkLedger:
         self._refund_ids = self.id_pool(Refund)
         self._lot_ids = self.id_pool(PointsLot)
         self._purchases: list[BulkPurchase] = []
-        self._lines = RowBuffer(PurchaseLine, LINE_FIELDS)
-        self._refunds = RowBuffer(Refund, REFUND_FIELDS)
-        self._lots = RowBuffer(PointsLot, LOT_FIELDS)
-        self._entries = RowBuffer(LedgerEntry, ENTRY_FIELDS)
-        self._new_accounts = RowBuffer(PointsAccount, ACCOUNT_FIELDS)
+        self.statement_rows = statement_rows
+        self._lines = RowBuffer(PurchaseLine, LINE_FIELDS, statement_rows=statement_rows)
+        self._refunds = RowBuffer(Refund, REFUND_FIELDS, statement_rows=statement_rows)
+        self._lots = RowBuffer(PointsLot, LOT_FIELDS, statement_rows=statement_rows)
+        self._entries = RowBuffer(LedgerEntry, ENTRY_FIELDS, statement_rows=statement_rows)
+        self._new_accounts = RowBuffer(PointsAccount, ACCOUNT_FIELDS, statement_rows=statement_rows)
         self._account_updates: list[tuple] = []
         self._lot_updates: list[tuple] = []
         self._purchase_updates: dict[int, tuple] = {}
@@ -551,7 +543,7 @@ class BulkLedger:
         """
         self.flush()
         if rows:
-            self._writer.submit(partial(insert_rows, model, fields, rows))
+            self._writer.submit(partial(insert_rows, model, fields, rows, statement_rows=self.statement_rows))
 
     def _empty_ledger(self) -> AccountLedger:
         return AccountLedger(
@@ -752,7 +744,7 @@ class BulkLedger:
                 )
                 for row in (purchase.row for purchase in purchases)
             ]
-            jobs.append(partial(insert_rows, Purchase, PURCHASE_FIELDS, rows))
+            jobs.append(partial(insert_rows, Purchase, PURCHASE_FIELDS, rows, statement_rows=self.statement_rows))
             for purchase in purchases:
                 purchase.written = True  # later refunds of it become updates
         for buffer in (self._lines, self._refunds, self._new_accounts, self._lots, self._entries):
