@@ -36,6 +36,7 @@ transaction.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
 import json
 import queue
@@ -47,6 +48,7 @@ from functools import partial
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.utils import timezone
+from psycopg.copy import Copy, FileWriter
 
 from loyalty.earning import purchase_earning
 from loyalty.exceptions import RefundBeforePurchase, RefundTooLarge
@@ -110,8 +112,8 @@ class IdPool:
                 if self._sequence is None:
                     cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [self.table, self.column])
                     self._sequence = cursor.fetchone()[0]
-                # One statement; concurrent inserts may interleave, so the ids are
-                # fetched one by one unless they came out as one unbroken range.
+                # Usually one unbroken range, sent back as three numbers; if other
+                # sessions took ids meanwhile, another block is fetched id by id.
                 cursor.execute(
                     "SELECT MIN(id), MAX(id), COUNT(*) FROM "
                     "(SELECT nextval(%s::regclass) AS id FROM generate_series(1, %s)) AS reserved",
@@ -164,16 +166,23 @@ class RowBuffer:
         self.rows.append(row)
 
     def take(self) -> Callable[..., None] | None:
-        """A job that inserts the rows buffered so far (the buffer is emptied)."""
+        """A job that inserts the rows buffered so far (the buffer is emptied).
+
+        On PostgreSQL the rows are formatted now, in the caller's thread.
+        """
         rows, self.rows = self.rows, []
         if not rows:
             return None
-        return partial(insert_rows, self.model, self.fields, rows, statement_rows=self.statement_rows)
+        return insert_job(self.model, self.fields, rows, statement_rows=self.statement_rows)
 
-    def flush(self) -> None:
-        job = self.take()
-        if job is not None:
-            job()
+
+def insert_job(
+    model: type[models.Model], fields: Sequence[str], rows: list[tuple], *, statement_rows: int
+) -> Callable[..., None]:
+    """A job for ``BulkWriter`` that inserts ``rows``; takes an optional ``cursor``."""
+    if on_postgres():
+        return partial(copy_write, *copy_data(model, fields, rows, statement_rows=statement_rows))
+    return lambda cursor=None: insert_rows(model, fields, rows)
 
 
 def insert_rows(
@@ -181,29 +190,31 @@ def insert_rows(
     fields: Sequence[str],
     rows: Iterable[tuple],
     *,
-    cursor=None,
     statement_rows: int = 10_000,
 ) -> None:
     """Insert ``rows`` (tuples in ``fields`` order) with COPY, or ``bulk_create`` batches off PostgreSQL.
 
-    ``cursor``: a raw psycopg cursor to COPY with (the background writer's);
-    default: a cursor of Django's connection. JSON fields take Python values.
-    One COPY statement takes at most ``statement_rows`` rows: smaller
-    statements let a caller sharing the connection get a word in sooner.
+    JSON fields take Python values.
     """
     if not on_postgres():
         model._default_manager.bulk_create(
             [model(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=500
         )
         return
-    if cursor is None:
-        with connection.cursor() as own:
-            _copy(own, model, fields, rows, statement_rows)
-    else:
-        _copy(cursor, model, fields, rows, statement_rows)
+    copy_write(*copy_data(model, fields, rows, statement_rows=statement_rows))
 
 
-def _copy(cursor, model: type[models.Model], fields: Sequence[str], rows: Iterable[tuple], size: int) -> None:
+def copy_data(
+    model: type[models.Model], fields: Sequence[str], rows: Iterable[tuple], *, statement_rows: int
+) -> tuple[str, list[bytes]]:
+    """A COPY statement for ``fields`` of ``model``, and ``rows`` in COPY's text format.
+
+    One ``bytes`` per statement of at most ``statement_rows`` rows: smaller
+    statements let a caller sharing the connection get a word in sooner.
+    Formatting (psycopg's own, through a ``FileWriter``) talks to no server,
+    so the caller's thread can do it while the writer's thread sends the
+    previous batch.
+    """
     quoted = connection.ops.quote_name
     meta = model._meta
     targets = [meta.get_field(name) for name in fields]
@@ -211,15 +222,32 @@ def _copy(cursor, model: type[models.Model], fields: Sequence[str], rows: Iterab
         quoted(meta.db_table), ", ".join(quoted(field.column) for field in targets)
     )
     json_indexes = [index for index, field in enumerate(targets) if isinstance(field, models.JSONField)]
+    connection.ensure_connection()
+    cursor = connection.connection.cursor()  # for its adapters only
+    chunks = []
     rows = iter(rows)
-    while chunk := list(itertools.islice(rows, size)):
-        with cursor.copy(sql) as copy:
+    while chunk := list(itertools.islice(rows, statement_rows)):
+        buffer = io.BytesIO()
+        with Copy(cursor, writer=FileWriter(buffer)) as copy:
             for row in chunk:
                 if json_indexes:
                     row = list(row)
                     for index in json_indexes:
                         row[index] = json.dumps(row[index])
                 copy.write_row(row)
+        chunks.append(buffer.getvalue())
+    return sql, chunks
+
+
+def copy_write(sql: str, chunks: list[bytes], *, cursor=None) -> None:
+    """Send what ``copy_data`` prepared: one COPY statement per chunk."""
+    if cursor is None:
+        with connection.cursor() as own:
+            copy_write(sql, chunks, cursor=own)
+        return
+    for data in chunks:
+        with cursor.copy(sql) as copy:
+            copy.write(data)
 
 
 def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence[tuple], *, cursor=None) -> None:
@@ -328,6 +356,9 @@ class BulkWriter:
             self._cancelled = True
             self._jobs.put(None)
             self._thread.join()
+
+
+# -- accounts ----------------------------------------------------------------------
 
 LOT_ROW = ("pk", "account_id", "purchase_id", "points", "remaining", "status", "earned_at", "available_at",
            "expires_at")
@@ -543,7 +574,7 @@ class BulkLedger:
         """
         self.flush()
         if rows:
-            self._writer.submit(partial(insert_rows, model, fields, rows, statement_rows=self.statement_rows))
+            self._writer.submit(insert_job(model, fields, rows, statement_rows=self.statement_rows))
 
     def _empty_ledger(self) -> AccountLedger:
         return AccountLedger(
@@ -744,7 +775,7 @@ class BulkLedger:
                 )
                 for row in (purchase.row for purchase in purchases)
             ]
-            jobs.append(partial(insert_rows, Purchase, PURCHASE_FIELDS, rows, statement_rows=self.statement_rows))
+            jobs.append(insert_job(Purchase, PURCHASE_FIELDS, rows, statement_rows=self.statement_rows))
             for purchase in purchases:
                 purchase.written = True  # later refunds of it become updates
         for buffer in (self._lines, self._refunds, self._new_accounts, self._lots, self._entries):
