@@ -233,7 +233,8 @@ def copy_data(
                 if json_indexes:
                     row = list(row)
                     for index in json_indexes:
-                        row[index] = json.dumps(row[index])
+                        value = row[index]
+                        row[index] = "[]" if value == [] else json.dumps(value)
                 copy.write_row(row)
         chunks.append(buffer.getvalue())
     return sql, chunks
