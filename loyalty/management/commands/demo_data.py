@@ -2,22 +2,21 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from loyalty.demo import LOGINS, demo_data_load
 from members.exceptions import LoyaltyError
 
 
 class Command(BaseCommand):
-    help = gettext_lazy(
+    help = (
         "Fill an empty database with a demo program (a Polish coffee-and-bakery chain): stores, "
         "demo logins, members and a year of purchases, deterministic from the seed. Running it "
         "again changes nothing and prints the logins."
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--members", type=int, default=300, help=gettext_lazy("How many members (default 300)."))
-        parser.add_argument("--seed", type=int, default=1, help=gettext_lazy("Random seed (default 1)."))
+        parser.add_argument("--members", type=int, default=300, help=("How many members (default 300)."))
+        parser.add_argument("--seed", type=int, default=1, help=("Random seed (default 1)."))
 
     def handle(self, *args, members, seed, verbosity, **options):
         if members < 1:

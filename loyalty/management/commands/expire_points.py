@@ -1,13 +1,12 @@
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from loyalty.management.options import AS_OF_HELP, as_of_parse
 from loyalty.services.ledger import points_expire_due
 
 
 class Command(BaseCommand):
-    help = gettext_lazy(
+    help = (
         "Expire what remains of each lot past its expiry date, each dated when it expired. "
         "Safe to run again or concurrently: the ledger ends the same. Celery beat runs the "
         "same job (loyalty.tasks.expire_points)."

@@ -1,14 +1,13 @@
 import json
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.translation import gettext_lazy
 
 from loyalty.exceptions import ProgramNotConfigured
 from loyalty.services.program_io import program_export
 
 
 class Command(BaseCommand):
-    help = gettext_lazy(
+    help = (
         "Print the program's configuration (settings and stores) as JSON, for version "
         "control or to move it to another installation: export_program > program.json"
     )

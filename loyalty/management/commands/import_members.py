@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 
 from loyalty.imports import import_members
 from members.exceptions import LoyaltyError
@@ -24,7 +24,7 @@ def print_errors(command: BaseCommand, *, file: str, result) -> None:
 
 
 class Command(BaseCommand):
-    help = gettext_lazy(
+    help = (
         "Import members from a CSV file (UTF-8, commas, a header row; columns external_id, "
         "card_number, email, phone, first_name, last_name, birth_date, enrolled_at, store, "
         "language, marketing_consent, referred_by). All or nothing: any bad row is reported "

@@ -3,13 +3,12 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from loyalty.services.program_io import ProgramFileInvalid, program_import
 
 
 class Command(BaseCommand):
-    help = gettext_lazy(
+    help = (
         "Apply a program file written by export_program: the program's settings and its "
         "stores (created or updated by code). The whole file is checked first and every "
         "error is listed with its JSON path; then it is applied in one transaction, or not "
@@ -18,10 +17,10 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("file", help=gettext_lazy("the JSON file, or - for standard input"))
+        parser.add_argument("file", help=("the JSON file, or - for standard input"))
         parser.add_argument(
             "--dry-run", action="store_true",
-            help=gettext_lazy("check the file and show what would change, without writing"),
+            help=("check the file and show what would change, without writing"),
         )
 
     def handle(self, *args, file, dry_run=False, **options):

@@ -1,6 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from loyalty.imports import import_purchases
 from loyalty.management.commands.import_members import print_errors
@@ -8,7 +7,7 @@ from members.exceptions import LoyaltyError
 
 
 class Command(BaseCommand):
-    help = gettext_lazy(
+    help = (
         "Import purchases and refunds from a CSV file (UTF-8, commas, a header row; columns "
         "external_id, member, store, purchased_at, amount, currency, kind, refers_to). All or "
         "nothing: any bad row is reported with its line and field and nothing is written. "

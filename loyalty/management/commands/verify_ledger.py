@@ -1,12 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from loyalty.ledger.verify import ledger_account_count, ledger_offenders
 
 
 class Command(BaseCommand):
-    help = gettext_lazy(
+    help = (
         "Check that every member's cached balances (available, pending, debt) equal the sums "
         "of their ledger entries and of their lots, and that none is negative. Exits with "
         "status 1 and lists the offending members otherwise. Read-only."
@@ -15,7 +14,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument(
             "--limit", type=int, default=100,
-            help=gettext_lazy("List at most this many offenders (all are counted). Default 100."),
+            help=("List at most this many offenders (all are counted). Default 100."),
         )
 
     def handle(self, *args, limit=100, **options):

@@ -5,7 +5,6 @@ import sys
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from members.exceptions import LoyaltyError
 from members.models import Role, User
@@ -13,7 +12,7 @@ from members.services import staff_user_create_or_update
 
 
 class Command(BaseCommand):
-    help = gettext_lazy(
+    help = (
         "Create a staff login, or update the role and stores of an existing one. "
         "Cashiers need at least one --store. Without --password a new user is asked for "
         "one (or, when not run from a terminal, gets a generated password printed once); "
@@ -21,16 +20,16 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("email", help=gettext_lazy("the login email"))
-        parser.add_argument("--role", required=True, choices=Role.values, help=gettext_lazy("the staff role"))
+        parser.add_argument("email", help=("the login email"))
+        parser.add_argument("--role", required=True, choices=Role.values, help=("the staff role"))
         parser.add_argument(
             "--store", dest="stores", action="append", metavar="CODE",
-            help=gettext_lazy("a store code the user works at; repeat for several (replaces the user's stores)"),
+            help=("a store code the user works at; repeat for several (replaces the user's stores)"),
         )
-        parser.add_argument("--password", help=gettext_lazy("set this password (visible in the shell history)"))
+        parser.add_argument("--password", help=("set this password (visible in the shell history)"))
         parser.add_argument(
             "--no-input", "--noinput", dest="interactive", action="store_false",
-            help=gettext_lazy("never prompt; generate a password for a new user"),
+            help=("never prompt; generate a password for a new user"),
         )
 
     def handle(self, *args, email, role, stores=None, password=None, interactive=True, **options):
