@@ -1,0 +1,70 @@
+"""The PostgreSQL write path of the ledger: a live operation's entries, lots and
+balance are one statement, with the same rows the ORM path writes."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from loyalty.ledger.storage import account_select_for_update
+from loyalty.models import LedgerEntry, PointsAccount, PointsLot, Source
+from loyalty.services.ledger import points_redeem
+from loyalty.services.program import program_get
+from loyalty.services.purchases import purchase_record
+from tests.factories import MemberFactory, ProgramFactory, StoreFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+T0 = dt.datetime(2025, 6, 2, 9, 30, tzinfo=dt.UTC)
+
+
+def test_an_earn_on_an_existing_account_is_lock_insert_and_one_write(django_assert_num_queries):
+    ProgramFactory(return_window_days=14, expiry_months=12)
+    member, store = MemberFactory(), StoreFactory()
+    purchase_record(external_id="warm", store=store, member=member, purchased_at=T0, amount="1.00",
+                    source=Source.API, now=T0)
+    program_get()
+    # savepoint, lock, purchase, ledger write (lot + entry + balance), release
+    with django_assert_num_queries(5):
+        purchase_record(external_id="R1", store=store, member=member, purchased_at=T0, amount="10.00",
+                        source=Source.API, now=T0)
+    assert PointsAccount.objects.get(pk=member.pk).pending == 11
+
+
+def test_entries_of_lots_created_in_the_same_write_point_at_them():
+    ProgramFactory(return_window_days=14, expiry_months=1)
+    member = MemberFactory()
+    # Recorded late: the earn, its release and its expiry are written together.
+    result = purchase_record(external_id="LATE", store=StoreFactory(), member=member, purchased_at=T0,
+                             amount=Decimal("25.00"), source=Source.IMPORT, now=T0 + dt.timedelta(days=60))
+    lot = PointsLot.objects.get()
+    entries = {entry.kind: entry for entry in LedgerEntry.objects.all()}
+    assert set(entries) == {"earn", "release", "expire"}
+    assert {entry.lot_id for entry in entries.values()} == {lot.pk}
+    assert entries["earn"].idempotency_key == f"purchase:{result.purchase.pk}"
+    assert entries["release"].idempotency_key == f"release:{lot.pk}"
+    assert entries["expire"].idempotency_key == f"expire:{lot.pk}"
+    assert (lot.status, lot.remaining, lot.purchase_id) == ("expired", 0, result.purchase.pk)
+    assert entries["earn"].breakdown == [{"rule": "base", "label": "Base rate", "points": 25}]
+    account = PointsAccount.objects.get()
+    assert (account.available, account.pending, account.debt, account.next_due_at) == (0, 0, 0, None)
+
+
+def test_returned_entry_is_the_saved_row():
+    ProgramFactory()
+    member = MemberFactory()
+    purchase_record(external_id="R1", store=StoreFactory(), member=member, purchased_at=T0, amount="50.00",
+                    source=Source.TILL, now=T0)
+    entry = points_redeem(member=member, points=20, idempotency_key="k", reason="reward", now=T0)
+    saved = LedgerEntry.objects.get(pk=entry.pk)
+    assert (saved.kind, saved.points, saved.reason, saved.available_delta) == ("redeem", -20, "reward", -20)
+    assert (entry.kind, entry.points, entry.reason, entry.idempotency_key) == ("redeem", -20, "reward", "k")
+
+
+def test_account_select_for_update_returns_the_row_or_none():
+    ProgramFactory()
+    member = MemberFactory()
+    assert account_select_for_update(member.pk) is None
+    PointsAccount.objects.create(member=member, available=7, next_due_at=T0)
+    account = account_select_for_update(member.pk)
+    assert (account.pk, account.available, account.next_due_at) == (member.pk, 7, T0)
