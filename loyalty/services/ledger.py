@@ -21,6 +21,7 @@ from loyalty.ledger.engine import AVAILABLE, PENDING, AccountLedger
 from loyalty.ledger.storage import (
     LedgerWriter,
     account_ledger,
+    account_select_for_update,
     ledger_rules,
     lot_from_row,
     open_lots_query,
@@ -37,10 +38,10 @@ def account_lock(*, member_id: int) -> PointsAccount:
 
     Must run inside a transaction.
     """
-    account = PointsAccount.objects.select_for_update().filter(member_id=member_id).first()
+    account = account_select_for_update(member_id)
     if account is None:
         PointsAccount.objects.bulk_create([PointsAccount(member_id=member_id)], ignore_conflicts=True)
-        account = PointsAccount.objects.select_for_update().get(member_id=member_id)
+        account = account_select_for_update(member_id)
     return account
 
 

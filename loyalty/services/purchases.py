@@ -31,7 +31,6 @@ from loyalty.exceptions import (
 from loyalty.ledger.storage import (
     LedgerWriter,
     account_ledger,
-    account_select_for_update,
     ledger_rules,
     lot_from_row,
 )
@@ -192,7 +191,7 @@ def _purchase_create(
     *, program, external_id, store, member, purchased_at, amount, lines, source,
     recorded_by, payload_hash, now,
 ) -> PurchaseResult:
-    account = _account_lock(member.pk) if member is not None else None
+    account = account_lock(member_id=member.pk) if member is not None else None
     purchase = Purchase(
         external_id=external_id, store=store, member=member, purchased_at=purchased_at,
         amount=amount, currency=program.currency, payload_hash=payload_hash, source=source,
@@ -223,11 +222,6 @@ def _purchase_create(
         writer.add(account, ledger)
         writer.flush()
     return PurchaseResult(purchase=purchase, points=points, created=True, account=account)
-
-
-def _account_lock(member_id: int) -> PointsAccount:
-    """``account_lock`` with a cheaper query for the usual case of an existing account."""
-    return account_select_for_update(member_id) or account_lock(member_id=member_id)
 
 
 def refund_points_kept(*, points: int, amount: Decimal, refunded: Decimal) -> int:
@@ -283,7 +277,7 @@ def _refund_create(
     payload_hash, now,
 ) -> RefundResult:
     member_id = Purchase.objects.values_list("member_id", flat=True).get(pk=purchase_id)
-    account = _account_lock(member_id) if member_id else None
+    account = account_lock(member_id=member_id) if member_id else None
     purchase = Purchase.objects.select_for_update().get(pk=purchase_id)
     if Refund.objects.filter(external_id=external_id).exists():
         raise IntegrityError("refund external id taken")  # handled by the caller
