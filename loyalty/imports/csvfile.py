@@ -46,6 +46,24 @@ class Column:
     required: bool = False
 
 
+@dataclass
+class ImportResult:
+    """What an import did: rows read, rows skipped as imported before, and the errors."""
+
+    rows: int = 0
+    skipped: int = 0
+    error_count: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_count == 0
+
+
+class Rollback(Exception):
+    """Raised inside an import's transaction when a row is bad: nothing is kept."""
+
+
 class ErrorReport:
     """The errors of one import, in line order; keeps the first ``MAX_ERRORS``."""
 

@@ -15,7 +15,7 @@ Memory: one chunk of rows at a time and the program's stores.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -36,14 +36,13 @@ from members.exceptions import ContactRequired, DuplicateMember, InvalidCardNumb
 from members.models import Member
 
 from . import csvfile
-from .csvfile import Column, ErrorReport, RowReader
+from .csvfile import Column, ErrorReport, ImportResult, Rollback, RowReader
 from .errors import (
     DuplicateInFile,
     FutureTime,
     InvalidDate,
     InvalidEmailAddress,
     InvalidPhone,
-    RowError,
     SelfReferral,
     UnknownReferrer,
     UnknownStore,
@@ -83,20 +82,8 @@ MEMBER_FIELDS = (
 
 
 @dataclass
-class MemberImportResult:
+class MemberImportResult(ImportResult):
     created: int = 0
-    skipped: int = 0
-    rows: int = 0
-    error_count: int = 0
-    errors: list[RowError] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.error_count == 0
-
-
-class _Rollback(Exception):
-    pass
 
 
 def import_members(*, file: str | Path | BinaryIO, now: dt.datetime | None = None) -> MemberImportResult:
@@ -128,15 +115,15 @@ def _import(handle: BinaryIO, *, program: Program, now: dt.datetime) -> MemberIm
             _validate_rows(reader, stage, program=program, now=now, report=report)
             result.rows = reader.rows_read
             if report.fatal:
-                raise _Rollback
+                raise Rollback
             _check_across_rows(stage, marks, report=report)
             if report:
-                raise _Rollback
+                raise Rollback
             result.skipped = marks.count
             result.created = _write(now=now)
             stage.drop()
             marks.drop()
-    except _Rollback:
+    except Rollback:
         result = MemberImportResult(rows=result.rows)
     result.error_count = report.count
     result.errors = report.errors

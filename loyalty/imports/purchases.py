@@ -22,7 +22,7 @@ the program's stores. No set of external ids or rows is kept in Python.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO
@@ -45,14 +45,13 @@ from members.exceptions import LoyaltyError
 from members.models import Member
 
 from . import csvfile
-from .csvfile import Column, ErrorReport, RowReader
+from .csvfile import Column, ErrorReport, ImportResult, Rollback, RowReader
 from .errors import (
     DuplicateInFile,
     RefersToLater,
     RefersToMissing,
     RefersToNotForPurchases,
     RefundMemberMismatch,
-    RowError,
     UnknownMember,
     UnknownStore,
     ValueRequired,
@@ -76,24 +75,12 @@ MARKS = "import_purchase_marks"
 
 
 @dataclass
-class PurchaseImportResult:
+class PurchaseImportResult(ImportResult):
     purchases: int = 0
     refunds: int = 0
-    skipped: int = 0
-    rows: int = 0
     points_earned: int = 0
     points_reversed: int = 0
     accounts: int = 0
-    error_count: int = 0
-    errors: list[RowError] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.error_count == 0
-
-
-class _Rollback(Exception):
-    pass
 
 
 def import_purchases(*, file: str | Path | BinaryIO, now: dt.datetime | None = None) -> PurchaseImportResult:
@@ -130,14 +117,14 @@ def _import(handle: BinaryIO, *, program: Program, now: dt.datetime) -> Purchase
             _validate_rows(reader, stage, program=program, now=now, report=report)
             result.rows = reader.rows_read
             if report.fatal:
-                raise _Rollback
+                raise Rollback
             _check_across_rows(stage, marks, report=report)
             if report:
-                raise _Rollback
+                raise Rollback
             _write(program=program, now=now, result=result, report=report)
             stage.drop()
             marks.drop()
-    except _Rollback:
+    except Rollback:
         result = PurchaseImportResult(rows=result.rows)
     result.error_count = report.count
     result.errors = report.errors
@@ -432,7 +419,7 @@ def _write(*, program: Program, now, result: PurchaseImportResult, report: Error
                 except LoyaltyError as error:  # changed since validation by a concurrent refund
                     report.add(line, error.field or None, error)
         if report:
-            raise _Rollback
+            raise Rollback
         stats = bulk.finish()
     result.purchases = stats.purchases
     result.refunds = stats.refunds

@@ -1,9 +1,8 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
 from loyalty.imports import import_purchases
-from loyalty.management.commands.import_members import print_errors
-from members.exceptions import LoyaltyError
+from loyalty.management.importing import import_file
 
 
 class Command(BaseCommand):
@@ -18,16 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("file", metavar="FILE.csv")
 
     def handle(self, *args, file, **options):
-        try:
-            result = import_purchases(file=file)
-        except OSError as error:
-            raise CommandError(
-                _("Cannot read %(file)s: %(error)s") % {"file": file, "error": error.strerror}
-            ) from None
-        except LoyaltyError as error:  # e.g. the program is not set up yet
-            raise CommandError(error.message) from None
-        if not result.ok:
-            print_errors(self, file=file, result=result)
+        result = import_file(self, importer=import_purchases, file=file)
         self.stdout.write(
             _(
                 "Imported %(purchases)d purchases and %(refunds)d refunds from %(file)s "
