@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
@@ -58,6 +60,16 @@ class ImportResult:
     @property
     def ok(self) -> bool:
         return self.error_count == 0
+
+
+@contextmanager
+def binary_input(file: str | Path | BinaryIO) -> Iterator[BinaryIO]:
+    """``file`` as an open binary stream: a path is opened (and closed), a stream passed on."""
+    if isinstance(file, str | Path):
+        with open(file, "rb") as handle:
+            yield handle
+    else:
+        yield file
 
 
 class Rollback(Exception):

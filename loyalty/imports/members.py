@@ -36,7 +36,7 @@ from members.exceptions import ContactRequired, DuplicateMember, InvalidCardNumb
 from members.models import Member
 
 from . import csvfile
-from .csvfile import Column, ErrorReport, ImportResult, Rollback, RowReader
+from .csvfile import Column, ErrorReport, ImportResult, Rollback, RowReader, binary_input
 from .errors import (
     DuplicateInFile,
     FutureTime,
@@ -98,10 +98,8 @@ def import_members(*, file: str | Path | BinaryIO, now: dt.datetime | None = Non
     """
     now = now or timezone.now()
     program = program_get()
-    if isinstance(file, str | Path):
-        with open(file, "rb") as handle:
-            return _import(handle, program=program, now=now)
-    return _import(file, program=program, now=now)
+    with binary_input(file) as handle:
+        return _import(handle, program=program, now=now)
 
 
 def _import(handle: BinaryIO, *, program: Program, now: dt.datetime) -> MemberImportResult:

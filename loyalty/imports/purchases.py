@@ -45,7 +45,7 @@ from members.exceptions import LoyaltyError
 from members.models import Member
 
 from . import csvfile
-from .csvfile import Column, ErrorReport, ImportResult, Rollback, RowReader
+from .csvfile import Column, ErrorReport, ImportResult, Rollback, RowReader, binary_input
 from .errors import (
     DuplicateInFile,
     RefersToLater,
@@ -94,10 +94,8 @@ def import_purchases(*, file: str | Path | BinaryIO, now: dt.datetime | None = N
     """
     now = now or timezone.now()
     program = program_get()
-    if isinstance(file, str | Path):
-        with open(file, "rb") as handle:
-            return _import(handle, program=program, now=now)
-    return _import(file, program=program, now=now)
+    with binary_input(file) as handle:
+        return _import(handle, program=program, now=now)
 
 
 def _import(handle: BinaryIO, *, program: Program, now: dt.datetime) -> PurchaseImportResult:

@@ -51,7 +51,6 @@ from django.utils import timezone
 from psycopg.copy import Copy, FileWriter
 
 from loyalty.earning import purchase_earning
-from loyalty.exceptions import RefundBeforePurchase, RefundTooLarge
 from loyalty.ledger.engine import AccountLedger, Lot
 from loyalty.ledger.storage import ledger_rules, lot_from_row, open_lots_query
 from loyalty.models import (
@@ -66,8 +65,8 @@ from loyalty.models import (
 from loyalty.services.purchases import (
     LineInput,
     purchase_payload_hash,
+    refund_apply,
     refund_payload_hash,
-    refund_points_kept,
 )
 
 BATCH_SIZE = 10_000
@@ -709,13 +708,7 @@ class BulkLedger:
             row, lot, in_database = purchase.row, purchase.lot, purchase.written
         else:
             row, lot, in_database = purchase, None, True
-        if amount > row.refundable_amount:
-            raise RefundTooLarge(refundable=row.refundable_amount)
-        if refunded_at < row.purchased_at:
-            raise RefundBeforePurchase()
-        refunded = row.refunded_amount + amount
-        kept = refund_points_kept(points=row.points, amount=row.amount, refunded=refunded)
-        reversed_points = row.points_kept - kept
+        refunded, kept, reversed_points = refund_apply(purchase=row, amount=amount, refunded_at=refunded_at)
         pk = self._refund_ids.take()
         refund = Refund(
             pk=pk, external_id=external_id, purchase_id=row.pk, amount=amount, refunded_at=refunded_at,

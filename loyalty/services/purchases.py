@@ -232,6 +232,22 @@ def refund_points_kept(*, points: int, amount: Decimal, refunded: Decimal) -> in
     return points * remaining // total
 
 
+def refund_apply(*, purchase: Purchase, amount: Decimal, refunded_at: dt.datetime) -> tuple[Decimal, int, int]:
+    """Check a refund of ``amount`` against ``purchase`` (locked by the caller).
+
+    Returns the purchase's refunded total after it, the points the purchase
+    keeps and the points to reverse. Raises ``RefundTooLarge`` above what is
+    still refundable and ``RefundBeforePurchase`` for a refund dated before it.
+    """
+    if amount > purchase.refundable_amount:
+        raise RefundTooLarge(refundable=purchase.refundable_amount)
+    if refunded_at < purchase.purchased_at:
+        raise RefundBeforePurchase()
+    refunded = purchase.refunded_amount + amount
+    kept = refund_points_kept(points=purchase.points, amount=purchase.amount, refunded=refunded)
+    return refunded, kept, purchase.points_kept - kept
+
+
 def refund_record(
     *,
     external_id: str,
@@ -281,13 +297,7 @@ def _refund_create(
     purchase = Purchase.objects.select_for_update().get(pk=purchase_id)
     if Refund.objects.filter(external_id=external_id).exists():
         raise IntegrityError("refund external id taken")  # handled by the caller
-    if amount > purchase.refundable_amount:
-        raise RefundTooLarge(refundable=purchase.refundable_amount)
-    if refunded_at < purchase.purchased_at:
-        raise RefundBeforePurchase()
-    refunded = purchase.refunded_amount + amount
-    kept = refund_points_kept(points=purchase.points, amount=purchase.amount, refunded=refunded)
-    reversed_points = purchase.points_kept - kept
+    refunded, kept, reversed_points = refund_apply(purchase=purchase, amount=amount, refunded_at=refunded_at)
     refund = Refund.objects.create(
         external_id=external_id, purchase=purchase, amount=amount, refunded_at=refunded_at,
         points_reversed=reversed_points, payload_hash=payload_hash, source=source,
