@@ -3,8 +3,7 @@
 from allauth.mfa.utils import is_mfa_enabled
 from django.shortcuts import redirect
 
-from loyalty.exceptions import ProgramNotConfigured
-from loyalty.services.program import program_get
+from loyalty.selectors import program_get_or_none
 from members.models import STAFF_ROLES
 
 EXEMPT_PREFIXES = ("/accounts/", "/static/", "/i18n/", "/media/")
@@ -32,7 +31,5 @@ class StaffTwoFactorRequiredMiddleware:
 
 
 def _required() -> bool:
-    try:
-        return program_get().require_staff_2fa
-    except ProgramNotConfigured:
-        return False
+    program = program_get_or_none()
+    return program is not None and program.require_staff_2fa

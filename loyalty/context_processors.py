@@ -1,9 +1,5 @@
-from loyalty.exceptions import ProgramNotConfigured
-from loyalty.services.program import program_get
+from loyalty.selectors import program_get_or_none
 
 
 def program(request) -> dict:
-    try:
-        return {"program": program_get()}
-    except ProgramNotConfigured:
-        return {"program": None}
+    return {"program": program_get_or_none()}
