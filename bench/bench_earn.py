@@ -75,7 +75,6 @@ def _raw_worker(tag, index, member_ids, barrier, results) -> None:
     import psycopg
 
     url = os.environ["DATABASE_URL"]
-    count = 0
     with psycopg.connect(url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
         def earn(n: int) -> None:
             member_id = member_ids[n % len(member_ids)]
@@ -84,15 +83,21 @@ def _raw_worker(tag, index, member_ids, barrier, results) -> None:
                 conn.execute(RAW_INSERT, (member_id, 23, 23, f"{tag}-{index}-{n}"))
                 conn.execute(RAW_UPDATE, (23, member_id))
 
-        for n in range(WARMUP):
-            earn(-1 - n)
-        barrier.wait()
-        started = time.perf_counter()
-        deadline = started + DURATION
-        while time.perf_counter() < deadline:
-            earn(count)
-            count += 1
-        results.put((count, time.perf_counter() - started))
+        _timed_loop(earn, barrier, results)
+
+
+def _timed_loop(earn, barrier, results) -> None:
+    """Warm up, wait for every worker, then earn for ``DURATION`` seconds; report (count, seconds)."""
+    for n in range(WARMUP):
+        earn(-1 - n)
+    barrier.wait()
+    count = 0
+    started = time.perf_counter()
+    deadline = started + DURATION
+    while time.perf_counter() < deadline:
+        earn(count)
+        count += 1
+    results.put((count, time.perf_counter() - started))
 
 
 def _service_worker(tag, index, member_ids, barrier, results) -> None:
@@ -109,7 +114,6 @@ def _service_worker(tag, index, member_ids, barrier, results) -> None:
     members = list(Member.objects.filter(pk__in=member_ids).order_by("pk"))
     store = Store.objects.get(code="B0" if SHARED_STORE else f"B{index % STORES}")
     amount = Decimal("23.45")
-    count = 0
 
     def earn(n: int) -> None:
         purchase_record(
@@ -117,15 +121,7 @@ def _service_worker(tag, index, member_ids, barrier, results) -> None:
             purchased_at=timezone.now(), amount=amount, source=Source.API,
         )
 
-    for n in range(WARMUP):
-        earn(-1 - n)
-    barrier.wait()
-    started = time.perf_counter()
-    deadline = started + DURATION
-    while time.perf_counter() < deadline:
-        earn(count)
-        count += 1
-    results.put((count, time.perf_counter() - started))
+    _timed_loop(earn, barrier, results)
     connections.close_all()
 
 
