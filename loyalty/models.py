@@ -356,3 +356,51 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.points:+d}"
+
+
+class TillAction(models.Model):
+    """The till's audit log: every action a cashier takes, with the store.
+
+    An undo is itself an action; ``undo_of`` is unique, so an action is undone
+    at most once, whoever presses the button first.
+    """
+
+    class Kind(models.TextChoices):
+        ENROLL = "enroll", _("Enrolled a member")
+        CARD_ATTACH = "card", _("Attached a card")
+        CLAIM_SENT = "claim", _("Sent an account-claim link")
+        PURCHASE = "purchase", _("Recorded a purchase")
+        REFUND = "refund", _("Recorded a refund")
+        UNDO = "undo", _("Undid an action")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("cashier"), on_delete=models.PROTECT, related_name="+"
+    )
+    store = models.ForeignKey(Store, verbose_name=_("store"), on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("member"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="till_actions",
+    )
+    purchase = models.ForeignKey(
+        Purchase, verbose_name=_("purchase"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    refund = models.ForeignKey(
+        Refund, verbose_name=_("refund"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    undo_of = models.OneToOneField(
+        "self", verbose_name=_("undoes"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="undone_by",
+    )
+
+    class Meta:
+        verbose_name = _("till action")
+        verbose_name_plural = _("till actions")
+        indexes = [
+            models.Index(fields=["user", "store", "-at"], name="till_action_latest"),
+            models.Index(fields=["member", "-at"], name="till_action_member"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.at:%Y-%m-%d %H:%M}"

@@ -47,7 +47,7 @@ class MemberAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
     def has_add_permission(self, request) -> bool:
-        return False  # enroll through members.services.member_enroll
+        return False  # enroll through members.services.enrollment.member_enroll
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # the ledger keeps its members

@@ -81,3 +81,11 @@ class PasswordRejected(LoyaltyError):
     code = "password_rejected"
     field = "password"
     template = _("The password was refused: %(problems)s")
+
+
+class ClaimLinkInvalid(LoyaltyError):
+    code = "claim_link_invalid"
+    status = 404
+    template = _(
+        "This link has expired or was already used. Ask for a new one with your email and card number."
+    )

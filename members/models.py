@@ -112,7 +112,18 @@ class Member(models.Model):
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
     )
-    marketing_consent = models.BooleanField(_("marketing consent"), default=False)
+    marketing_consent = models.BooleanField(
+        _("marketing email consent"), default=False,
+        help_text=_("The member agreed to marketing by email. ConsentChange keeps the history."),
+    )
+    sms_consent = models.BooleanField(
+        _("SMS consent"), default=False, db_default=False,
+        help_text=_("The member agreed to marketing by SMS. ConsentChange keeps the history."),
+    )
+    referral_code = models.CharField(
+        _("referral code"), max_length=12, unique=True, null=True, blank=True,
+        help_text=_("Drawn the first time the member's referral link is shown."),
+    )
     referred_by = models.ForeignKey(
         "self", verbose_name=_("referred by"), null=True, blank=True,
         on_delete=models.SET_NULL, related_name="referrals",
@@ -134,3 +145,115 @@ class Member(models.Model):
     @property
     def full_name(self) -> str:
         return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+
+class ConsentChange(models.Model):
+    """One giving or withdrawal of a marketing consent: the history behind
+    ``Member.marketing_consent`` (email) and ``Member.sms_consent``."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Marketing email")
+        SMS = "sms", _("SMS")
+
+    class Source(models.TextChoices):
+        SIGNUP = "signup", _("Sign-up")
+        TILL = "till", _("Till")
+        PORTAL = "portal", _("Member portal")
+        IMPORT = "import", _("Import")
+        STAFF = "staff", _("Staff")
+        UNSUBSCRIBE = "unsubscribe", _("Unsubscribe link")
+
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="consent_changes"
+    )
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    given = models.BooleanField(_("given"))
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    source = models.CharField(_("source"), max_length=16, choices=Source.choices)
+    actor = models.ForeignKey(
+        User, verbose_name=_("recorded by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("consent change")
+        verbose_name_plural = _("consent changes")
+        indexes = [models.Index(fields=["member", "at"], name="consent_member_at")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.given} {self.at:%Y-%m-%d}"
+
+
+class Feedback(models.Model):
+    """A member's rating of the program (0-10, for NPS) with an optional comment."""
+
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), on_delete=models.CASCADE, related_name="feedback"
+    )
+    score = models.PositiveSmallIntegerField(_("score"))
+    comment = models.TextField(_("comment"), blank=True, max_length=2000)
+    created_at = models.DateTimeField(_("given at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("feedback")
+        verbose_name_plural = _("feedback")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(score__lte=10), name="feedback_score_0_10"),
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], name="feedback_created_at"),
+            models.Index(fields=["member", "-created_at"], name="feedback_member_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.score} {self.created_at:%Y-%m-%d}"
+
+
+class Delivery(models.Model):
+    """One message to a member (or an address), written before it is sent.
+
+    The delivery log staff read. With no backend configured for the channel the
+    message is not sent: it is ``LOGGED`` here with its body, for staff to pass
+    on. A sent message keeps no body (it may hold a one-time link).
+    ``dedupe_key`` makes a message that must go once (per member, kind and
+    occasion) safe to trigger twice.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+        SMS = "sms", _("SMS")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        LOGGED = "logged", _("Logged (no backend configured)")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    member = models.ForeignKey(
+        Member, verbose_name=_("member"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="deliveries",
+    )
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    kind = models.CharField(_("kind"), max_length=32)
+    recipient = models.CharField(_("recipient"), max_length=254)
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    body = models.TextField(_("body"), blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices)
+    error = models.CharField(_("error"), max_length=200, blank=True)
+    dedupe_key = models.CharField(_("dedupe key"), max_length=120, unique=True, null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    actor = models.ForeignKey(
+        User, verbose_name=_("sent by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        indexes = [
+            models.Index(fields=["-created_at"], name="delivery_latest"),
+            models.Index(fields=["member", "-created_at"], name="delivery_member_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.channel} {self.created_at:%Y-%m-%d %H:%M}"

@@ -132,9 +132,19 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+# Without EMAIL_URL, member messages stay in the delivery log (see
+# members.messaging); allauth's own mails (verification, password reset) go
+# to the console.
+EMAIL_CONFIGURED = bool(env("EMAIL_URL", default=""))
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="loyalty@localhost")
+# A class with send(to, body), e.g. members.messaging.sms.ConsoleBackend; unset:
+# SMS messages stay in the delivery log.
+SMS_BACKEND = env("SMS_BACKEND", default="")
+# The address links in messages point at (account claim, unsubscribe).
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+CLAIM_LINK_MAX_AGE_DAYS = env.int("CLAIM_LINK_MAX_AGE_DAYS", default=14)
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"

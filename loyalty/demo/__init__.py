@@ -25,7 +25,7 @@ from loyalty.models import Program, Purchase, Source, Store
 from loyalty.services.program import program_get, program_save, store_save
 from members.exceptions import LoyaltyError
 from members.models import Member, Role, User
-from members.services import staff_user_create_or_update
+from members.services.staff import staff_user_create_or_update
 
 from .generator import STORES, DemoGenerator, DemoMember
 

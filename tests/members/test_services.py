@@ -3,7 +3,7 @@ import pytest
 from members.cards import card_number_generate, card_number_is_valid, ean13_check_digit
 from members.exceptions import ContactRequired, DuplicateMember, InvalidCardNumber
 from members.models import Member
-from members.services import member_enroll
+from members.services.enrollment import member_enroll
 from tests.factories import MemberFactory, card_number
 
 

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from members.exceptions import LoyaltyError
 from members.models import Role, User
-from members.services import staff_user_create_or_update
+from members.services.staff import staff_user_create_or_update
 
 
 class Command(BaseCommand):

@@ -1,0 +1,81 @@
+"""Enrollment: a new member and their card."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from members.cards import card_number_generate, card_number_is_valid
+from members.exceptions import (
+    ContactRequired,
+    DuplicateMember,
+    InvalidCardNumber,
+)
+from members.models import Member
+
+
+def member_find_duplicate(*, email: str = "", phone: str = "") -> tuple[str, Member] | None:
+    """An active or blocked member with this email (any case) or phone."""
+    members = Member.objects.exclude(status=Member.Status.DELETED)
+    if email:
+        found = members.annotate(email_lower=Lower("email")).filter(email_lower=email.lower()).first()
+        if found:
+            return "email", found
+    if phone:
+        found = members.filter(phone=phone).first()
+        if found:
+            return "phone", found
+    return None
+
+
+def member_enroll(
+    *,
+    email: str = "",
+    phone: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    birth_date: dt.date | None = None,
+    language: str = Member.Language.EN,
+    enrollment_store_id: int | None = None,
+    card_number: str = "",
+    external_id: str | None = None,
+    marketing_consent: bool = False,
+    enrolled_at: dt.datetime | None = None,
+    referred_by: Member | None = None,
+) -> Member:
+    """Enroll a member, issuing a card number unless a card is given.
+
+    Refuses a second enrollment of the same person (email or phone).
+    """
+    email = email.strip()
+    if not email and not phone:
+        raise ContactRequired()
+    if card_number and not card_number_is_valid(card_number):
+        raise InvalidCardNumber(value=card_number)
+    duplicate = member_find_duplicate(email=email, phone=str(phone or ""))
+    if duplicate:
+        field, found = duplicate
+        raise DuplicateMember(field=field, field_name=field, card=found.card_number)
+    if card_number and Member.objects.filter(card_number=card_number).exists():
+        found = Member.objects.get(card_number=card_number)
+        raise DuplicateMember(field="card_number", field_name="card number", card=found.card_number)
+    for _attempt in range(5):
+        member = Member(
+            email=email, phone=phone, first_name=first_name.strip(), last_name=last_name.strip(),
+            birth_date=birth_date, language=language, enrollment_store_id=enrollment_store_id,
+            card_number=card_number or card_number_generate(), external_id=external_id or None,
+            marketing_consent=marketing_consent, enrolled_at=enrolled_at or timezone.now(),
+            referred_by=referred_by,
+        )
+        try:
+            with transaction.atomic():
+                member.save(force_insert=True)
+            return member
+        except IntegrityError:
+            if card_number or not Member.objects.filter(card_number=member.card_number).exists():
+                raise
+            # A random card number collided: draw another.
+    raise RuntimeError("could not draw a free card number")
