@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from members.urls.account import urlpatterns as account_urlpatterns
 from members.views import portal
 
 app_name = "me"
@@ -11,4 +12,5 @@ urlpatterns = [
     path("history/", portal.HistoryView.as_view(), name="history"),
     path("purchases/<int:pk>/", portal.PurchaseDetailView.as_view(), name="purchase-detail"),
     path("account/", portal.AccountView.as_view(), name="account"),
+    *account_urlpatterns,
 ]
