@@ -1,4 +1,10 @@
 """``/me/`` routes of the member's account: claim, profile, consent, language
 (joined into the ``me`` namespace by ``members.urls.portal``)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from members.views import account
+
+urlpatterns = [
+    path("account/", account.AccountView.as_view(), name="account"),
+]

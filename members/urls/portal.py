@@ -11,6 +11,5 @@ urlpatterns = [
     path("", portal.HomeView.as_view(), name="home"),
     path("history/", portal.HistoryView.as_view(), name="history"),
     path("purchases/<int:pk>/", portal.PurchaseDetailView.as_view(), name="purchase-detail"),
-    path("account/", portal.AccountView.as_view(), name="account"),
     *account_urlpatterns,
 ]

@@ -69,8 +69,3 @@ class PurchaseDetailView(PortalPage, TemplateView):
         purchase = get_object_or_404(purchases, pk=self.kwargs["pk"])
         context["purchase"] = purchase
         return context
-
-
-class AccountView(PortalPage, TemplateView):
-    template_name = "me/account.html"
-    section = "account"
