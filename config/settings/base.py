@@ -145,6 +145,8 @@ SMS_BACKEND = env("SMS_BACKEND", default="")
 # The address links in messages point at (account claim, unsubscribe).
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 CLAIM_LINK_MAX_AGE_DAYS = env.int("CLAIM_LINK_MAX_AGE_DAYS", default=14)
+# How long a cashier may undo their last till action.
+TILL_UNDO_SECONDS = env.int("TILL_UNDO_SECONDS", default=300)
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
