@@ -17,4 +17,5 @@ urlpatterns = [
     path("members/", member_staff.MemberListView.as_view(), name="members"),
     path("members/<int:pk>/", member_staff.MemberDetailView.as_view(), name="member-detail"),
     path("members/<int:pk>/adjust/", member_staff.MemberAdjustView.as_view(), name="member-adjust"),
+    path("deliveries/", member_staff.DeliveryListView.as_view(), name="deliveries"),
 ]

@@ -14,9 +14,19 @@ from functools import partial
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from members.messaging.sms import SmsDeliveryFailed, sms_send
 from members.models import Delivery, Member, User
+
+KIND_LABELS = {
+    "claim": _("Account claim"),
+}
+"""How staff see each ``Delivery.kind``; a module that sends a new kind adds its label."""
+
+
+def kind_label(kind: str) -> str:
+    return str(KIND_LABELS.get(kind, kind))
 
 
 def channel_configured(channel: str) -> bool:

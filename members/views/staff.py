@@ -1,5 +1,5 @@
 """``/staff/members/``: search, detail with balances, lots and ledger, and
-manual adjustments (owner and manager)."""
+manual adjustments (owner and manager); ``/staff/deliveries/``: the delivery log."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from loyalty.services.ledger import points_adjust
 from loyalty.views.staff import StaffPage
 from members.exceptions import LoyaltyError
 from members.forms import MemberSearchForm, form_add_service_error
+from members.messaging.forms import DeliveryFilterForm
+from members.messaging.selectors import delivery_list_for_staff
 from members.permissions import ADMIN_ROLES, user_can_adjust
 from members.selectors import member_get_for_staff, member_list_for_staff
 
@@ -101,3 +103,23 @@ class MemberAdjustView(MemberDetailView, View):
                 return redirect("staff:member-detail", pk=member.pk)
         self.adjust_form = form
         return self.render_to_response(self.get_context_data(**kwargs))
+
+
+class DeliveryListView(StaffPage, ListView):
+    """The delivery log: every message to members, with the body of those that
+    no backend sent (for staff to pass on)."""
+
+    template_name = "staff/delivery_list.html"
+    section = "deliveries"
+    paginate_by = 50
+    context_object_name = "deliveries"
+
+    def get_queryset(self):
+        self.filter_form = DeliveryFilterForm(self.request.GET or None)
+        filters = self.filter_form.cleaned_data if self.filter_form.is_valid() else {}
+        return delivery_list_for_staff(
+            channel=filters.get("channel", ""), status=filters.get("status", ""), query=filters.get("q", "")
+        )
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(filter_form=self.filter_form, **kwargs)
