@@ -89,3 +89,72 @@ class ClaimLinkInvalid(LoyaltyError):
     template = _(
         "This link has expired or was already used. Ask for a new one with your email and card number."
     )
+
+
+# --- Member accounts (sign-up, claim, profile) ---
+
+
+class AccountExists(LoyaltyError):
+    """The email already has a login: sign in (or reset the password) instead."""
+
+    code = "account_exists"
+    status = 409
+    field = "email"
+    template = _("An account with this email already exists. Log in, or reset your password if you forgot it.")
+
+
+class MemberAlreadyEnrolled(LoyaltyError):
+    """Sign-up for a person who is already a member (by email or phone); never
+    names the card, so that the sign-up form reveals nothing about the member."""
+
+    code = "member_already_enrolled"
+    status = 409
+    template = _("You are already a member.")
+    templates = {
+        "email": _(
+            "A card was already issued for this email address. To use it online, claim your account "
+            "with your email and card number instead of signing up."
+        ),
+        "phone": _(
+            "A card was already issued for this phone number. To use it online, claim your account "
+            "with your email and card number, or ask us at the till."
+        ),
+    }
+
+    def __init__(self, *, field: str, **params: object) -> None:
+        self.field = field
+        super().__init__(**params)
+
+    def message_template(self) -> object:
+        return self.templates.get(self.field or "", self.template)
+
+
+class InvalidReferralCode(LoyaltyError):
+    code = "invalid_referral_code"
+    field = "referral_code"
+    template = _("%(value)s is not a valid referral code. Check it, or leave the field empty.")
+
+
+class SelfReferral(LoyaltyError):
+    code = "self_referral"
+    field = "referral_code"
+    template = _("You cannot use your own referral code.")
+
+
+class ContactTaken(LoyaltyError):
+    """Profile change to an email or phone another member or login already has."""
+
+    code = "contact_taken"
+    status = 409
+    template = _("This value is already used by another member.")
+    templates = {
+        "email": _("This email address is already used by another member."),
+        "phone": _("This phone number is already used by another member."),
+    }
+
+    def __init__(self, *, field: str, **params: object) -> None:
+        self.field = field
+        super().__init__(**params)
+
+    def message_template(self) -> object:
+        return self.templates.get(self.field or "", self.template)

@@ -7,4 +7,6 @@ from members.views import account
 
 urlpatterns = [
     path("account/", account.AccountView.as_view(), name="account"),
+    path("claim/", account.ClaimStartView.as_view(), name="claim-start"),
+    path("claim/<str:token>/", account.ClaimView.as_view(), name="claim"),
 ]
