@@ -158,3 +158,17 @@ class ContactTaken(LoyaltyError):
 
     def message_template(self) -> object:
         return self.templates.get(self.field or "", self.template)
+
+
+class FeedbackScoreInvalid(LoyaltyError):
+    code = "feedback_score_invalid"
+    field = "score"
+    template = _("Choose a score from 0 to 10.")
+
+
+class FeedbackTooSoon(LoyaltyError):
+    """A member rates the program at most once per ``FEEDBACK_INTERVAL_DAYS``."""
+
+    code = "feedback_too_soon"
+    status = 409
+    template = _("You rated the program on %(last)s. You can rate it again from %(next)s.")
