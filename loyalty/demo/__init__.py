@@ -24,7 +24,7 @@ from loyalty.ledger.bulk import BulkLedger
 from loyalty.models import Program, Purchase, Source, Store
 from loyalty.services.program import program_get, program_save, store_save
 from members.exceptions import LoyaltyError
-from members.models import Member, Role, User
+from members.models import ConsentChange, Member, Role, User
 from members.services.staff import staff_user_create_or_update
 
 from .generator import STORES, DemoGenerator, DemoMember
@@ -164,6 +164,7 @@ MEMBER_FIELDS = (
     "id", "card_number", "first_name", "last_name", "email", "phone", "birth_date", "language",
     "enrollment_store_id", "enrolled_at", "status", "marketing_consent", "referred_by_id", "user_id",
 )
+CONSENT_FIELDS = ("member_id", "channel", "given", "at", "source")
 
 
 def _write_members(
@@ -180,6 +181,10 @@ def _write_members(
             user_id if member.index == 0 else None,
         )
         for member in batch
+    ])
+    bulk.rows_insert(ConsentChange, CONSENT_FIELDS, [
+        (by_index[member.index], ConsentChange.Channel.EMAIL, True, member.enrolled_at, ConsentChange.Source.SIGNUP)
+        for member in batch if member.marketing_consent
     ])
     bulk.accounts_prepare((by_index[member.index] for member in batch), new=True)
     for member in batch:

@@ -33,7 +33,7 @@ from loyalty.services.program import program_get
 from loyalty.services.purchases import CLOCK_SKEW
 from members.cards import card_number_generate, card_number_is_valid
 from members.exceptions import ContactRequired, DuplicateMember, InvalidCardNumber, LoyaltyError
-from members.models import Member
+from members.models import ConsentChange, Member
 
 from . import csvfile
 from .csvfile import Column, ErrorReport, ImportResult, Rollback, RowReader, binary_input
@@ -337,6 +337,14 @@ def _write(*, now: dt.datetime) -> int:
         f"FROM {STAGE} s, {members} r "
         "WHERE m.external_id = s.external_id AND r.external_id = s.referred_by "
         f"AND s.referred_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {MARKS} k WHERE k.line = s.line)"
+    )
+    # The consent history starts with the consent the old system had, given at enrollment.
+    consents = connection.ops.quote_name(ConsentChange._meta.db_table)
+    execute(
+        f"INSERT INTO {consents} (member_id, channel, given, at, source) "  # noqa: S608
+        f"SELECT m.id, %s, %s, m.enrolled_at, %s FROM {STAGE} s JOIN {members} m ON m.external_id = s.external_id "
+        f"WHERE s.consent <> 0 AND NOT EXISTS (SELECT 1 FROM {MARKS} k WHERE k.line = s.line)",
+        [ConsentChange.Channel.EMAIL, True, ConsentChange.Source.IMPORT],
     )
     return created
 

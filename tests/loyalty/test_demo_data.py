@@ -6,7 +6,7 @@ import pytest
 from allauth.account.models import EmailAddress
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db.models import Count
+from django.db.models import Count, F
 
 from loyalty.demo import LOGINS, demo_data_load
 from loyalty.ledger.verify import ledger_offenders
@@ -14,7 +14,7 @@ from loyalty.models import LedgerEntry, PointsAccount, PointsLot, Program, Purch
 from loyalty.services.ledger import points_expire_due, points_release_due
 from loyalty.services.program import program_cache_clear
 from loyalty.services.purchases import purchase_record, refund_record
-from members.models import Member, User
+from members.models import ConsentChange, Member, User
 from tests.factories import MemberFactory, ProgramFactory
 
 pytestmark = pytest.mark.django_db
@@ -106,6 +106,10 @@ def test_demo_is_a_realistic_program():
     assert PointsAccount.objects.filter(pending__gt=0).exists()  # the last 14 days are pending
     member = Member.objects.exclude(last_name="").first()
     assert member.card_number.startswith("29") and len(member.card_number) == 13
+    # Each consent has its history, given at enrollment.
+    consenting = Member.objects.filter(marketing_consent=True)
+    assert 0.4 < consenting.count() / 150 < 0.8
+    assert ConsentChange.objects.filter(given=True, at=F("member__enrolled_at")).count() == consenting.count()
 
 
 def test_balances_equal_the_ledger():

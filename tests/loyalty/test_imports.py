@@ -13,7 +13,7 @@ from loyalty.ledger.verify import ledger_offenders
 from loyalty.models import LedgerEntry, PointsAccount, PointsLot, Purchase, Refund, Source
 from loyalty.services.ledger import points_expire_due, points_release_due
 from loyalty.services.purchases import purchase_record, refund_record
-from members.models import Member
+from members.models import ConsentChange, Member
 from tests.factories import MemberFactory, ProgramFactory, StoreFactory, card_number
 
 pytestmark = pytest.mark.django_db
@@ -561,6 +561,16 @@ def test_members_import_creates_members_with_cards_phones_and_referrals(tmp_path
     assert len(jan.card_number) == 13 and jan.card_number != anna.card_number
     assert jan.referred_by.external_id == "OLD-3"
     assert Member.objects.get(external_id="OLD-3").referred_by == anna
+
+
+def test_members_import_starts_the_consent_history_once(tmp_path, program):
+    path = members_csv(
+        tmp_path, "OLD-1,,anna@example.pl,,Anna,,,2024-01-15,,,yes,", "OLD-2,,jan@example.pl,,Jan,,,2024-01-16,,,no,"
+    )
+    assert import_members(file=path, now=NOW).ok
+    assert import_members(file=path, now=NOW).ok  # a re-run adds nothing
+    history = list(ConsentChange.objects.values_list("member__external_id", "channel", "given", "at", "source"))
+    assert history == [("OLD-1", "email", True, dt.datetime(2024, 1, 14, 23, 0, tzinfo=dt.UTC), "import")]
 
 
 def test_members_import_rerun_changes_nothing_and_other_data_is_refused(tmp_path, program):
