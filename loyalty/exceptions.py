@@ -7,6 +7,7 @@ at it.
 """
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from members.exceptions import LoyaltyError
 
@@ -117,3 +118,54 @@ class ReasonRequired(LoyaltyError):
     code = "reason_required"
     field = "reason"
     template = _("Give a reason for the adjustment.")
+
+
+# -- the till --------------------------------------------------------------------
+
+
+class NothingToUndo(LoyaltyError):
+    code = "nothing_to_undo"
+    status = 409
+    template = _("You have no action at this till to undo.")
+
+
+class UndoNotLast(LoyaltyError):
+    code = "undo_not_last"
+    status = 409
+    template = _("Only your last action at this till can be undone, and this is no longer it.")
+
+
+class UndoTooLate(LoyaltyError):
+    code = "undo_too_late"
+    status = 409
+    template = ngettext_lazy(
+        "Too late to undo: an action can be undone for %(minutes)d minute. Record a refund instead.",
+        "Too late to undo: an action can be undone for %(minutes)d minutes. Record a refund instead.",
+        "minutes",
+    )
+
+    @property
+    def message(self) -> str:
+        return self.template % self.params  # the lazy plural picks its form from ``minutes``
+
+
+class ActionNotUndoable(LoyaltyError):
+    code = "action_not_undoable"
+    status = 409
+    template = _("This action cannot be undone.")
+    templates = {
+        "refund": _("A refund cannot be undone. Record the purchase again if it was a mistake."),
+        "enroll": _("An enrollment cannot be undone at the till. Ask a manager to remove the member."),
+        "card": _("Attaching a card cannot be undone at the till. Ask a manager."),
+        "claim": _("A sent account-claim link cannot be taken back."),
+        "undo": _("An undo cannot be undone. Record the purchase again if needed."),
+    }
+
+    def message_template(self) -> object:
+        return self.templates.get(str(self.params.get("kind", "")), self.template)
+
+
+class NothingLeftToUndo(LoyaltyError):
+    code = "nothing_left_to_undo"
+    status = 409
+    template = _("This purchase was already refunded in full; there is nothing left to undo.")

@@ -75,20 +75,65 @@ def member_get_for_staff(*, pk: int) -> Member | None:
 class TillLookup:
     """What the till's one search box found.
 
-    ``kind`` is ``card``, ``phone``, ``email``, ``invalid_card`` (13 digits
-    with a wrong check digit) or ``unknown`` (nothing the box understands).
+    ``kind`` is ``card``, ``phone``, ``email``, ``name``, ``invalid_card``
+    (13 digits with a wrong check digit) or ``unknown`` (digits that are no
+    card and no phone). ``more`` says a name matched more members than listed.
     """
 
     kind: str
     query: str
     members: list[Member] = field(default_factory=list)
+    more: bool = False
+
+    @property
+    def enroll_initial(self) -> dict[str, str]:
+        """What the cashier typed, as the enrollment form's fields."""
+        if self.kind == "email":
+            return {"email": self.query}
+        if self.kind == "phone":
+            return {"phone": self.query}
+        if self.kind == "card":
+            return {"card_number": _SEPARATORS.sub("", self.query)}
+        if self.kind == "name":
+            first, _space, last = self.query.partition(" ")
+            return {"first_name": first, "last_name": last.strip()}
+        return {}
+
+
+TILL_NAME_RESULTS = 10
+TILL_NAME_WORDS = 4
+
+
+def member_search_by_name(*, query: str, limit: int = TILL_NAME_RESULTS) -> list[Member]:
+    """Members each of whose first ``TILL_NAME_WORDS`` words starts their first
+    or last name (any case), A to Z, at most ``limit + 1`` (one more than
+    shown, to tell that there are more). One query.
+
+    ``LOWER(name) LIKE 'prefix%'`` is what the expression indexes of
+    migration 0004 (``text_pattern_ops`` on PostgreSQL) answer.
+    """
+    condition = Q()
+    for word in query.lower().split()[:TILL_NAME_WORDS]:
+        condition &= Q(first_lower__startswith=word) | Q(last_lower__startswith=word)
+    members = (
+        Member.objects.exclude(status=Member.Status.DELETED)
+        .annotate(first_lower=Lower("first_name"), last_lower=Lower("last_name"))
+        .filter(condition)
+        # Ordered by the indexed expressions: ordering by the plain names lets
+        # PostgreSQL walk member_name in order and filter, 100 ms for a common
+        # prefix at 100k members; this way the prefix indexes answer (< 35 ms).
+        .order_by("last_lower", "first_lower", "pk")
+        .only("pk", "card_number", "first_name", "last_name", "status")
+    )
+    return list(members[: limit + 1])
 
 
 def member_lookup_for_till(*, query: str, region: str) -> TillLookup:
     """Find a member from what a cashier typed or scanned.
 
     A card number must match exactly and carry a valid check digit; a phone
-    is normalised with the program's country; an email matches in any case.
+    is normalised with the program's country; an email matches in any case;
+    other text containing letters is a name (``member_search_by_name``).
     Deleted members are never found. At most two queries.
     """
     query = query.strip()
@@ -109,6 +154,11 @@ def member_lookup_for_till(*, query: str, region: str) -> TillLookup:
             return TillLookup(kind="invalid_card", query=query)
     if phone:
         return TillLookup(kind="phone", query=query, members=list(members.filter(phone=phone)[:20]))
+    if any(char.isalpha() for char in query):
+        found = member_search_by_name(query=query)
+        return TillLookup(
+            kind="name", query=query, members=found[:TILL_NAME_RESULTS], more=len(found) > TILL_NAME_RESULTS
+        )
     return TillLookup(kind="unknown", query=query)
 
 

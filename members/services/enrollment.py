@@ -14,7 +14,7 @@ from members.exceptions import (
     DuplicateMember,
     InvalidCardNumber,
 )
-from members.models import Member
+from members.models import ConsentChange, Member, User
 
 
 def member_find_duplicate(*, email: str = "", phone: str = "") -> tuple[str, Member] | None:
@@ -43,12 +43,20 @@ def member_enroll(
     card_number: str = "",
     external_id: str | None = None,
     marketing_consent: bool = False,
+    sms_consent: bool = False,
+    consent_source: str = ConsentChange.Source.SIGNUP,
+    consent_actor: User | None = None,
     enrolled_at: dt.datetime | None = None,
     referred_by: Member | None = None,
 ) -> Member:
     """Enroll a member, issuing a card number unless a card is given.
 
-    Refuses a second enrollment of the same person (email or phone).
+    Refuses a second enrollment of the same person (email or phone). Each
+    consent given (marketing email, SMS) is recorded as a ``ConsentChange``
+    from ``consent_source`` by ``consent_actor``, in the same transaction as
+    the member: a member never exists without the history of their consents.
+    Takes no lock; the unique card number and a retry keep concurrent
+    enrollments apart.
     """
     email = email.strip()
     if not email and not phone:
@@ -67,15 +75,30 @@ def member_enroll(
             email=email, phone=phone, first_name=first_name.strip(), last_name=last_name.strip(),
             birth_date=birth_date, language=language, enrollment_store_id=enrollment_store_id,
             card_number=card_number or card_number_generate(), external_id=external_id or None,
-            marketing_consent=marketing_consent, enrolled_at=enrolled_at or timezone.now(),
-            referred_by=referred_by,
+            marketing_consent=marketing_consent, sms_consent=sms_consent,
+            enrolled_at=enrolled_at or timezone.now(), referred_by=referred_by,
         )
         try:
             with transaction.atomic():
                 member.save(force_insert=True)
+                _consents_record(member=member, source=consent_source, actor=consent_actor)
             return member
         except IntegrityError:
             if card_number or not Member.objects.filter(card_number=member.card_number).exists():
                 raise
             # A random card number collided: draw another.
     raise RuntimeError("could not draw a free card number")
+
+
+def _consents_record(*, member: Member, source: str, actor: User | None) -> None:
+    """The consents a new member gave, as the first entries of their history."""
+    given = [
+        channel for channel, on in (
+            (ConsentChange.Channel.EMAIL, member.marketing_consent),
+            (ConsentChange.Channel.SMS, member.sms_consent),
+        ) if on
+    ]
+    ConsentChange.objects.bulk_create(
+        ConsentChange(member=member, channel=channel, given=True, at=member.enrolled_at, source=source, actor=actor)
+        for channel in given
+    )
