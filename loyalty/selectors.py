@@ -99,13 +99,44 @@ def lot_list_for_member(*, member: Member) -> QuerySet[PointsLot]:
     )
 
 
-def ledger_list_for_member(*, member: Member) -> QuerySet[LedgerEntry]:
-    """The member's ledger, latest business time first, with everything a row shows."""
-    return (
+HISTORY_KINDS: dict[str, tuple[str, ...]] = {
+    "earned": (LedgerEntry.Kind.EARN, LedgerEntry.Kind.BONUS, LedgerEntry.Kind.RELEASE),
+    "spent": (LedgerEntry.Kind.REDEEM, LedgerEntry.Kind.REDEEM_CANCEL),
+    "expired": (LedgerEntry.Kind.EXPIRE,),
+    "refunds": (LedgerEntry.Kind.REVERSAL,),
+    "adjustments": (LedgerEntry.Kind.ADJUST,),
+}
+"""The portal history's filter groups (what a member calls them) and the ledger kinds in each."""
+
+
+def ledger_list_for_member(
+    *,
+    member: Member,
+    group: str = "",
+    tz: ZoneInfo | None = None,
+    day_from: dt.date | None = None,
+    day_to: dt.date | None = None,
+) -> QuerySet[LedgerEntry]:
+    """The member's ledger, latest business time first, with everything a row shows.
+
+    ``group`` narrows it to one of ``HISTORY_KINDS``; ``day_from`` and
+    ``day_to`` (included) are calendar days in ``tz`` (the program's zone)
+    matched against the business time of each entry.
+    """
+    entries = (
         LedgerEntry.objects.filter(account_id=member.pk)
         .select_related("purchase__store", "refund", "lot", "actor")
         .order_by("-effective_at", "-pk")
     )
+    if group:
+        entries = entries.filter(kind__in=HISTORY_KINDS[group])
+    if (day_from or day_to) and tz is None:
+        raise ValueError("filtering by day needs the program's time zone")
+    if day_from is not None:
+        entries = entries.filter(effective_at__gte=local_day_start(day_from, tz))
+    if day_to is not None:
+        entries = entries.filter(effective_at__lt=local_day_start(day_to + dt.timedelta(days=1), tz))
+    return entries
 
 
 # -- purchases -----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``/me/``: a member's own data only."""
+"""``/me/``: a member's own data only (the manifest alone is public, and holds nothing personal)."""
 
 from django.urls import path
 
@@ -9,7 +9,14 @@ app_name = "me"
 
 urlpatterns = [
     path("", portal.HomeView.as_view(), name="home"),
+    path("card/", portal.CardView.as_view(), name="card"),
+    path("manifest.webmanifest", portal.manifest, name="manifest"),
     path("history/", portal.HistoryView.as_view(), name="history"),
     path("purchases/<int:pk>/", portal.PurchaseDetailView.as_view(), name="purchase-detail"),
+    path("privacy/", portal.PrivacyView.as_view(), name="privacy"),
+    path("privacy/my-data.json", portal.ExportJsonView.as_view(), name="export-json"),
+    path("privacy/my-data.zip", portal.ExportCsvView.as_view(), name="export-csv"),
+    path("privacy/delete/", portal.DeleteAccountView.as_view(), name="delete-account"),
+    path("feedback/", portal.FeedbackView.as_view(), name="feedback"),
     *account_urlpatterns,
 ]

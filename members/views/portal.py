@@ -1,27 +1,56 @@
-"""``/me/``: the member's own balances, history and account.
+"""``/me/``: the member's own balances, card, history, privacy and feedback.
 
 Every query is filtered by the logged-in member, so another member's
-purchase is a 404, never a 403 that would confirm it exists.
+purchase is a 404, never a 403 that would confirm it exists. No view takes
+a member id from the request.
 """
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404
-from django.views.generic import TemplateView
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
+from django.views import View
+from django.views.decorators.http import require_GET
+from django.views.generic import FormView, TemplateView
 
+from loyalty.privacy import member_export_filename, member_export_json_chunks, member_export_zip_write
 from loyalty.selectors import (
+    HISTORY_KINDS,
     balances_get,
     ledger_list_for_member,
     next_expiry_get,
     program_get_or_none,
     purchase_list_for_member,
 )
+from members.exceptions import LoyaltyError
+from members.forms import form_add_service_error
 from members.permissions import MemberRequired
+from members.services.feedback import (
+    COMMENT_MAX_LENGTH,
+    FEEDBACK_INTERVAL_DAYS,
+    feedback_give,
+    feedback_last_get,
+    feedback_next_allowed_at,
+)
+from members.services.privacy import member_erase
 
 HISTORY_PAGE_SIZE = 20
+THEME_COLOUR = "#0a58ca"
+BACKGROUND_COLOUR = "#ffffff"
+ZIP_MEMORY_LIMIT = 4 * 1024 * 1024  # beyond this the ZIP being built spills to a temporary file
 
 
 class PortalPage(MemberRequired):
@@ -48,14 +77,105 @@ class HomeView(PortalPage, TemplateView):
         return context
 
 
+class CardView(PortalPage, TemplateView):
+    """The card to show at the till: a big EAN-13 barcode, a QR code and the number."""
+
+    template_name = "me/card.html"
+    section = "card"
+
+
+@require_GET
+def manifest(request: HttpRequest) -> HttpResponse:
+    """The web app manifest that makes ``/me/`` installable on a home screen.
+
+    Public (browsers fetch it without cookies) and holds nothing personal.
+    """
+    program = program_get_or_none()
+    name = program.name if program else gettext("Loyalty")
+    icons = [
+        {"src": static(f"icons/{file}"), "sizes": f"{size}x{size}", "type": "image/png", "purpose": purpose}
+        for size in (192, 512)
+        for file, purpose in ((f"icon-{size}.png", "any"), (f"icon-maskable-{size}.png", "maskable"))
+    ]
+    data = {
+        "name": name,
+        "short_name": name if len(name) <= 12 else gettext("My card"),
+        "description": gettext("Your points, your card and your history."),
+        "id": reverse("me:home"),
+        "start_url": reverse("me:home"),
+        "scope": reverse("me:home"),
+        "display": "standalone",
+        "orientation": "portrait",
+        "background_color": BACKGROUND_COLOUR,
+        "theme_color": THEME_COLOUR,
+        "lang": request.LANGUAGE_CODE,
+        "icons": icons,
+    }
+    response = JsonResponse(data, content_type="application/manifest+json", json_dumps_params={"ensure_ascii": False})
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+# -- history -------------------------------------------------------------------
+
+
+class HistoryFilterForm(forms.Form):
+    KIND_CHOICES = [
+        ("", _("Everything")),
+        ("earned", pgettext_lazy("history filter", "Earned")),
+        ("spent", pgettext_lazy("history filter", "Spent")),
+        ("expired", pgettext_lazy("history filter", "Expired")),
+        ("refunds", pgettext_lazy("history filter", "Refunds")),
+        ("adjustments", pgettext_lazy("history filter", "Adjustments")),
+    ]
+    assert {key for key, _label in KIND_CHOICES if key} == set(HISTORY_KINDS)
+
+    kind = forms.ChoiceField(
+        label=_("Type"), choices=KIND_CHOICES, required=False,
+        error_messages={"invalid_choice": _("Choose what to show from the list.")},
+    )
+    date_from = forms.DateField(
+        label=_("From"), required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": _("Enter the start date as a day, for example 2026-01-31.")},
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": _("Enter the end date as a day, for example 2026-01-31.")},
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and end < start:
+            self.add_error("date_to", _("The end date is before the start date."))
+        return cleaned
+
+
 class HistoryView(PortalPage, TemplateView):
+    """The ledger in the member's words, filtered by kind and calendar days in the
+    program's zone; invalid filters are shown with their error and left out."""
+
     template_name = "me/history.html"
     section = "history"
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        paginator = Paginator(ledger_list_for_member(member=self.member), HISTORY_PAGE_SIZE)
-        context["entries_page"] = paginator.get_page(self.request.GET.get("page"))
+        program = program_get_or_none()
+        form = HistoryFilterForm(self.request.GET or None)
+        filters: dict[str, Any] = {}
+        if form.is_bound:
+            form.is_valid()
+            filters = {key: value for key, value in form.cleaned_data.items() if value}
+        entries = ledger_list_for_member(
+            member=self.member, group=filters.get("kind", ""), tz=program.tz if program else ZoneInfo("UTC"),
+            day_from=filters.get("date_from"), day_to=filters.get("date_to"),
+        )
+        paginator = Paginator(entries, HISTORY_PAGE_SIZE)
+        context.update(
+            form=form, filtered=bool(filters), entries_page=paginator.get_page(self.request.GET.get("page")),
+        )
         return context
 
 
@@ -69,3 +189,134 @@ class PurchaseDetailView(PortalPage, TemplateView):
         purchase = get_object_or_404(purchases, pk=self.kwargs["pk"])
         context["purchase"] = purchase
         return context
+
+
+# -- privacy -------------------------------------------------------------------
+
+
+class PrivacyView(PortalPage, TemplateView):
+    """What we keep, the downloads, and the way to delete the account."""
+
+    template_name = "me/privacy.html"
+    section = "privacy"
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+class ExportJsonView(MemberRequired, View):
+    """All the member's data as one JSON file, streamed."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        program = program_get_or_none()
+        chunks = member_export_json_chunks(member=self.member, program_name=program.name if program else "")
+        response = StreamingHttpResponse(
+            (chunk.encode() for chunk in chunks), content_type="application/json; charset=utf-8"
+        )
+        filename = member_export_filename(member=self.member, extension="json")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return _no_store(response)
+
+
+class ExportCsvView(MemberRequired, View):
+    """All the member's data as a ZIP of CSV files, built in a spooled temporary
+    file (in memory up to ``ZIP_MEMORY_LIMIT``, then on disk)."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        archive = tempfile.SpooledTemporaryFile(max_size=ZIP_MEMORY_LIMIT)  # noqa: SIM115 (FileResponse closes it)
+        member_export_zip_write(member=self.member, fileobj=archive)
+        archive.seek(0)
+        response = FileResponse(
+            archive, as_attachment=True, content_type="application/zip",
+            filename=member_export_filename(member=self.member, extension="zip"),
+        )
+        return _no_store(response)
+
+
+class DeleteAccountForm(forms.Form):
+    password = forms.CharField(
+        label=_("Your password"), strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text=_("To make sure it is you."),
+    )
+
+    def __init__(self, *args: Any, user, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError(_("This is not your password."), code="wrong_password")
+        return password
+
+
+class DeleteAccountView(PortalPage, FormView):
+    """Explains what deleting erases and keeps, then erases once the password is given."""
+
+    template_name = "me/delete_account.html"
+    form_class = DeleteAccountForm
+    section = "privacy"
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "user": self.request.user}
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["balances"] = balances_get(member=self.member)
+        return context
+
+    def form_valid(self, form: DeleteAccountForm) -> HttpResponse:
+        member_erase(member=self.member, actor=self.request.user)
+        logout(self.request)
+        messages.success(
+            self.request, gettext("Your account was deleted and your personal data erased. Goodbye, and thank you."),
+        )
+        return redirect("account_login")
+
+
+# -- feedback ------------------------------------------------------------------
+
+
+class FeedbackForm(forms.Form):
+    score = forms.TypedChoiceField(
+        label=_("How likely are you to recommend our program to a friend?"),
+        choices=[(n, str(n)) for n in range(11)], coerce=int, widget=forms.RadioSelect,
+        error_messages={"required": _("Choose a score from 0 to 10."),
+                        "invalid_choice": _("Choose a score from 0 to 10.")},
+    )
+    comment = forms.CharField(
+        label=_("Anything you would like to tell us? (optional)"), required=False,
+        max_length=COMMENT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 4}),
+    )
+
+
+class FeedbackView(PortalPage, FormView):
+    """Rate the program 0-10, at most once per ``FEEDBACK_INTERVAL_DAYS``; while
+    it is too soon the page shows the last rating instead of the form."""
+
+    template_name = "me/feedback.html"
+    form_class = FeedbackForm
+    section = "feedback"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        last = feedback_last_get(member=self.member)
+        next_at = feedback_next_allowed_at(last=last)
+        context.update(
+            last=last, next_at=next_at, interval_days=FEEDBACK_INTERVAL_DAYS,
+            can_rate=next_at is None or timezone.now() >= next_at,
+        )
+        return context
+
+    def form_valid(self, form: FeedbackForm) -> HttpResponse:
+        program = program_get_or_none()
+        try:
+            feedback_give(member=self.member, tz=program.tz if program else None, **form.cleaned_data)
+        except LoyaltyError as error:
+            form_add_service_error(form, error)
+            return self.form_invalid(form)
+        messages.success(self.request, gettext("Thank you for your feedback."))
+        return redirect("me:feedback")
