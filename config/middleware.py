@@ -2,6 +2,7 @@
 
 from allauth.mfa.utils import is_mfa_enabled
 from django.shortcuts import redirect
+from django.utils.functional import SimpleLazyObject
 
 from loyalty.selectors import program_get_or_none
 from members.models import STAFF_ROLES
@@ -33,3 +34,21 @@ class StaffTwoFactorRequiredMiddleware:
 def _required() -> bool:
     program = program_get_or_none()
     return program is not None and program.require_staff_2fa
+
+
+class ProgramRegionMiddleware:
+    """Puts the program's country on ``request.phone_region`` (lazily: read
+    only when a form parses a phone number), so that members' forms accept
+    national numbers without ``members`` importing the program's app."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.phone_region = SimpleLazyObject(_program_country)
+        return self.get_response(request)
+
+
+def _program_country() -> str:
+    program = program_get_or_none()
+    return program.country.code if program is not None and program.country else ""

@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from allauth.account.forms import AddEmailForm as AllauthAddEmailForm
+from allauth.account.forms import SignupForm as AllauthSignupForm
+from allauth.core import context as allauth_context
 from django import forms
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from members.exceptions import LoyaltyError
+from members.models import Member
+from members.selectors import phone_normalise
+from members.services.accounts import member_email_conflict, member_signup_check
 
 
 def form_add_service_error(
@@ -72,3 +81,150 @@ class ClaimStartForm(forms.Form):
 
     def clean_card_number(self) -> str:
         return "".join(ch for ch in self.cleaned_data["card_number"] if ch.isdigit())
+
+
+def phone_field(*, label: object = None, required: bool = False) -> forms.CharField:
+    return forms.CharField(
+        label=label or _("Phone"), required=required, max_length=32,
+        help_text=_("With the country code (+48 …), or a national number of the program's country."),
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}),
+    )
+
+
+def phone_clean(value: str, *, region: str) -> str:
+    """``value`` in E.164, or a ``ValidationError`` naming the phone."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    normalised = phone_normalise(value, region=region)
+    if normalised is None:
+        raise forms.ValidationError(
+            _("Enter a valid phone number, e.g. +48 601 234 567."), code="invalid_phone"
+        )
+    return normalised
+
+
+def request_phone_region(request: HttpRequest | None) -> str:
+    """The program's country (national phone numbers are read in it), put on
+    the request by ``config.middleware.ProgramRegionMiddleware`` (members do
+    not import the program's app)."""
+    return str(getattr(request, "phone_region", "") or "") if request is not None else ""
+
+
+class SignupForm(AllauthSignupForm):
+    """allauth's sign-up with the member's details, consents and a referral code.
+
+    ``members.adapters.AccountAdapter.save_user`` creates the member and its
+    card in the same transaction as the user (``members.services.accounts``).
+    """
+
+    first_name = forms.CharField(
+        label=_("First name"), max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "given-name"}),
+    )
+    last_name = forms.CharField(
+        label=_("Last name (optional)"), max_length=150, required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "family-name"}),
+    )
+    phone = phone_field(label=_("Phone (optional)"))
+    marketing_consent = forms.BooleanField(
+        label=_("Email me offers and news about the program"), required=False,
+    )
+    sms_consent = forms.BooleanField(label=_("Text me offers by SMS"), required=False)
+    referral_code = forms.CharField(
+        label=_("Referral code (optional)"), max_length=20, required=False,
+        help_text=_("The code of the friend who invited you."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
+    )
+
+    field_order = [
+        "first_name", "last_name", "email", "phone", "password1", "password2",
+        "marketing_consent", "sms_consent", "referral_code",
+    ]
+
+    claim_suggested = False
+    """The person already has a card: the page offers to claim it."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        request = allauth_context.request
+        self.region = request_phone_region(request)
+        if request is not None and not self.is_bound and request.GET.get("ref"):
+            self.initial.setdefault("referral_code", request.GET["ref"][:20])
+        self.fields["email"].widget.attrs.pop("placeholder", None)
+        for name in ("password1", "password2"):
+            if name in self.fields:
+                self.fields[name].widget.attrs.pop("placeholder", None)
+
+    def clean_phone(self) -> str:
+        return phone_clean(self.cleaned_data.get("phone", ""), region=self.region)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        email = cleaned.get("email")
+        if email and not self.account_already_exists and not self.errors.get("phone"):
+            try:
+                member_signup_check(
+                    email=email, phone=cleaned.get("phone", ""), referral_code=cleaned.get("referral_code", ""),
+                )
+            except LoyaltyError as error:
+                form_add_service_error(self, error)
+                self.claim_suggested = error.code == "member_already_enrolled"
+        return cleaned
+
+    def save(self, request: HttpRequest):
+        # The user, the member, the card and the email address together.
+        with transaction.atomic():
+            return super().save(request)
+
+
+class MemberAddEmailForm(AllauthAddEmailForm):
+    """allauth's "change email" that refuses another member's address."""
+
+    def clean_email(self) -> str:
+        value = super().clean_email()
+        try:
+            member_email_conflict(user=self.user, email=value)
+        except LoyaltyError as error:
+            raise forms.ValidationError(error.message, code=error.code) from None
+        return value
+
+
+class ProfileForm(forms.Form):
+    first_name = forms.CharField(
+        label=_("First name"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "given-name"}),
+    )
+    last_name = forms.CharField(
+        label=_("Last name"), max_length=150, required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "family-name"}),
+    )
+    phone = phone_field()
+    birth_date = forms.DateField(
+        label=_("Birth date"), required=False,
+        help_text=_("Optional. For a birthday surprise."),
+        widget=forms.DateInput(attrs={"type": "date", "autocomplete": "bday"}, format="%Y-%m-%d"),
+    )
+    language = forms.ChoiceField(label=_("Language"), choices=Member.Language.choices)
+
+    def __init__(self, *args, region: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.region = region
+
+    def clean_phone(self) -> str:
+        return phone_clean(self.cleaned_data.get("phone", ""), region=self.region)
+
+    def clean_birth_date(self):
+        value = self.cleaned_data.get("birth_date")
+        today = timezone.localdate()
+        if value and value > today:
+            raise forms.ValidationError(_("The birth date cannot be in the future."), code="future")
+        if value and value.year < today.year - 120:
+            raise forms.ValidationError(_("Enter a birth date in the last 120 years."), code="too_old")
+        return value
+
+
+class ConsentForm(forms.Form):
+    marketing_consent = forms.BooleanField(
+        label=_("Email me offers and news about the program"), required=False,
+    )
+    sms_consent = forms.BooleanField(label=_("Text me offers by SMS"), required=False)

@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "config.middleware.StaffTwoFactorRequiredMiddleware",
+    "config.middleware.ProgramRegionMiddleware",
+    "members.middleware.MemberLanguageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -112,6 +114,15 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", default="optional")
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
+# Sign-up creates the member and its card (members.adapters, members.forms).
+ACCOUNT_ADAPTER = "members.adapters.AccountAdapter"
+ACCOUNT_FORMS = {"signup": "members.forms.SignupForm", "add_email": "members.forms.MemberAddEmailForm"}
+# One email per login: a new address replaces the old once confirmed, and the
+# member's email on file follows it.
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_SIGNUP_REDIRECT_URL = "me:home"
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", default="Loyalty portal")
 
