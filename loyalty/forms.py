@@ -12,14 +12,17 @@ from functools import cache
 
 from babel.numbers import get_currency_name, list_currencies
 from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Div, Fieldset, Layout
 from django import forms
 from django.core import signing
 from django.utils import timezone
-from django.utils.translation import get_language, to_locale
+from django.utils.translation import get_language, gettext, to_locale
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.models import Program, Purchase, Store
-from members.models import Role
+from members.cards import card_number_is_valid
+from members.models import Member, Role
+from members.selectors import phone_normalise
 
 # -- choices ---------------------------------------------------------------------
 
@@ -229,7 +232,7 @@ class _TillForm(forms.Form):
 
 class TillSearchForm(forms.Form):
     q = forms.CharField(
-        label=_("Card number, phone or email"),
+        label=_("Card number, phone, email or name"),
         max_length=254,
         widget=forms.TextInput(
             attrs={
@@ -281,3 +284,80 @@ class TillRefundForm(_TillForm):
 
     def external_id(self) -> str:
         return f"till-refund:{self.cleaned_data['token'].id}"
+
+
+class TillEnrollForm(forms.Form):
+    """A new member at the till: what the customer says, in the order a cashier
+    asks it. The service checks duplicates; the form checks the shape."""
+
+    first_name = forms.CharField(
+        label=_("First name"), max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "autocapitalize": "words"}),
+    )
+    last_name = forms.CharField(
+        label=_("Last name (optional)"), max_length=150, required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "words"}),
+    )
+    email = forms.EmailField(
+        label=_("Email"), required=False,
+        widget=forms.EmailInput(attrs={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}),
+    )
+    phone = forms.CharField(
+        label=_("Phone"), required=False, max_length=32,
+        help_text=_("Email or phone, or both: the account-claim link goes to the email if there is one."),
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off", "inputmode": "tel"}),
+    )
+    marketing_consent = forms.BooleanField(label=_("Agrees to marketing emails"), required=False)
+    sms_consent = forms.BooleanField(label=_("Agrees to marketing text messages (SMS)"), required=False)
+    card_number = forms.CharField(
+        label=_("Physical card (optional)"), required=False, max_length=32,
+        help_text=_("Scan the card's barcode; leave empty to issue a card number."),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "inputmode": "numeric", "data-till-scan": "", "spellcheck": "false"}
+        ),
+    )
+    birth_date = forms.DateField(
+        label=_("Birth date (optional)"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    language = forms.ChoiceField(label=_("Language for messages"), choices=Member.Language.choices)
+
+    def __init__(self, *args, region: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.region = region
+        current = (get_language() or "en")[:2]
+        self.fields["language"].initial = current if current in Member.Language.values else Member.Language.EN
+        self.helper = _NoTagHelper()
+        self.helper.layout = Layout(
+            Div(Div("first_name", css_class="col-sm-6"), Div("last_name", css_class="col-sm-6"), css_class="row"),
+            Div(Div("email", css_class="col-sm-6"), Div("phone", css_class="col-sm-6"), css_class="row"),
+            Fieldset(_("Consents (ask the customer)"), "marketing_consent", "sms_consent", css_class="mb-3"),
+            "card_number",
+            Div(Div("birth_date", css_class="col-sm-6"), Div("language", css_class="col-sm-6"), css_class="row"),
+        )
+
+    def clean_phone(self) -> str:
+        value = self.cleaned_data["phone"].strip()
+        if not value:
+            return ""
+        phone = phone_normalise(value, region=self.region)
+        if phone is None:
+            raise forms.ValidationError(
+                _("%(value)s is not a valid phone number."), code="invalid_phone", params={"value": value}
+            )
+        return phone
+
+    def clean_card_number(self) -> str:
+        value = "".join(self.cleaned_data["card_number"].split())
+        if value and not card_number_is_valid(value):
+            raise forms.ValidationError(
+                _("%(value)s is not a valid card number: check the digits or scan the card again."),
+                code="invalid_card", params={"value": value},
+            )
+        return value
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not data.get("email") and not data.get("phone") and "email" not in self.errors \
+                and "phone" not in self.errors:
+            self.add_error("email", gettext("Give an email address or a phone number."))
+        return data

@@ -9,20 +9,34 @@ token drawn when it is shown, so sending it twice records it once.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.generic import TemplateView
 
-from loyalty.forms import TillPurchaseForm, TillRefundForm, TillSearchForm
-from loyalty.models import PointsLot, Purchase, Refund, Source
+from loyalty.exceptions import NothingToUndo
+from loyalty.forms import TillEnrollForm, TillPurchaseForm, TillRefundForm, TillSearchForm
+from loyalty.models import PointsLot, Purchase, Refund, TillAction
 from loyalty.selectors import program_get_or_none, purchase_get_by_external_id, purchase_list_refundable
-from loyalty.services.purchases import purchase_record, refund_record
+from loyalty.services.till import (
+    till_action_last,
+    till_claim_send,
+    till_member_enroll,
+    till_purchase_record,
+    till_refund_record,
+    till_undo_check,
+    till_undo_last,
+)
 from loyalty.templatetags.loyalty_tags import local_date, money, receipt
-from members.exceptions import LoyaltyError
+from members.exceptions import DuplicateMember, LoyaltyError
 from members.forms import form_add_service_error
+from members.models import Delivery
 from members.permissions import CashierRequired, till_store_remember, till_stores
 from members.selectors import member_get_by_card, member_lookup_for_till
 
@@ -76,32 +90,40 @@ class StoreSelectView(TillPage, TemplateView):
         return response
 
 
+def program_region() -> str:
+    program = program_get_or_none()
+    return program.country.code if program else ""
+
+
 class SearchView(TillPage, TemplateView):
+    """One box: a card opens the member, a phone or email finds them, a name
+    lists matches; nothing found offers to enroll with what was typed."""
+
     template_name = "till/search.html"
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         form = TillSearchForm(request.GET or None)
-        found = []
+        context: dict[str, Any] = {"found": []}
         if form.is_bound and form.is_valid():
-            program = program_get_or_none()
-            lookup = member_lookup_for_till(
-                query=form.cleaned_data["q"], region=program.country.code if program else ""
-            )
+            lookup = member_lookup_for_till(query=form.cleaned_data["q"], region=program_region())
             found = lookup.members
-            if len(found) == 1:
+            if len(found) == 1 and lookup.kind != "name":
                 return redirect("till:member", card=found[0].card_number)
+            context.update(found=found, lookup=lookup)
             if lookup.kind == "invalid_card":
                 form.add_error("q", _("%(value)s is not a valid card number: check the digits.") % {
                     "value": lookup.query})
             elif lookup.kind == "unknown":
-                form.add_error("q", _("Type or scan a card number (13 digits), a phone number or an email."))
+                form.add_error("q", _("Type or scan a card number (13 digits), a phone number, an email or a name."))
             elif not found:
                 form.add_error("q", {
                     "card": _("No member has the card %(value)s."),
                     "phone": _("No member has the phone number %(value)s."),
                     "email": _("No member has the email %(value)s."),
+                    "name": _("No member's name starts with %(value)s."),
                 }[lookup.kind] % {"value": lookup.query})
-        return self.render_to_response(self.get_context_data(search_form=form, found=found))
+                context["enroll_url"] = reverse("till:enroll") + "?" + urlencode(lookup.enroll_initial)
+        return self.render_to_response(self.get_context_data(search_form=form, **context))
 
 
 def refund_choice_label(purchase: Purchase) -> str:
@@ -157,10 +179,9 @@ class PurchaseCreateView(MemberView):
         if form.is_valid():
             external_id, amount = form.external_id(), form.cleaned_data["amount"]
             try:
-                result = purchase_record(
-                    external_id=external_id, store=self.store, member=member,
+                result = till_purchase_record(
+                    user=request.user, store=self.store, member=member, external_id=external_id, amount=amount,
                     purchased_at=self.sale_time(form, external_id=external_id, member=member, amount=amount),
-                    amount=amount, source=Source.TILL, recorded_by=request.user,
                 )
             except LoyaltyError as error:
                 form_add_service_error(form, error, fields=SERVICE_FIELDS)
@@ -171,7 +192,6 @@ class PurchaseCreateView(MemberView):
         self.purchase_form = form
         focus_first_error(form)
         return self.render_to_response(self.get_context_data(member=member))
-
 
     def sale_time(self, form: TillPurchaseForm, *, external_id, member, amount):
         """When the form was shown; but a receipt typed again for the same sale
@@ -194,10 +214,10 @@ class RefundCreateView(MemberView):
         form = self.refund_form_for(member, request.POST)
         if form.is_valid():
             try:
-                result = refund_record(
-                    external_id=form.external_id(), purchase=form.cleaned_data["purchase"],
-                    amount=form.cleaned_data["amount"], refunded_at=form.cleaned_data["token"].issued_at,
-                    source=Source.TILL, recorded_by=request.user,
+                result = till_refund_record(
+                    user=request.user, store=self.store, purchase=form.cleaned_data["purchase"],
+                    external_id=form.external_id(), amount=form.cleaned_data["amount"],
+                    refunded_at=form.cleaned_data["token"].issued_at,
                 )
             except LoyaltyError as error:
                 form_add_service_error(form, error, fields=SERVICE_FIELDS)
@@ -240,3 +260,150 @@ class RefundDoneView(TillPage, TemplateView):
             Refund.objects.select_related("purchase__store"), purchase__member=member, pk=self.kwargs["pk"]
         )
         return super().get_context_data(member=member, refund=refund, **kwargs)
+
+
+# -- enrollment ----------------------------------------------------------------------
+
+ENROLL_PREFILL = ("first_name", "last_name", "email", "phone", "card_number")
+
+
+class EnrollView(TillPage, TemplateView):
+    """A new member in under 30 seconds: name, email or phone, consents; a
+    scanned card or an issued number; the account-claim link goes out."""
+
+    template_name = "till/enroll.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        initial = {key: request.GET[key][:150] for key in ENROLL_PREFILL if request.GET.get(key)}
+        form = TillEnrollForm(initial=initial, region=program_region())
+        if initial:  # the cashier typed the first field already: go on from the next empty one
+            focus_first_empty(form)
+        return self.render_to_response(self.get_context_data(form=form))
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        form = TillEnrollForm(request.POST, region=program_region())
+        duplicate = None
+        if form.is_valid():
+            try:
+                enrolled = till_member_enroll(user=request.user, store=self.store, **form.cleaned_data)
+            except DuplicateMember as error:
+                duplicate = member_get_by_card(card_number=str(error.params["card"]))
+                form_add_service_error(form, error)
+            except LoyaltyError as error:
+                form_add_service_error(form, error)
+            else:
+                messages.success(request, enrolled_message(enrolled.member, enrolled.delivery))
+                return redirect("till:member", card=enrolled.member.card_number)
+        focus_first_error(form, others=[form] if duplicate else ())
+        if duplicate:  # the focus goes to "open this member" instead
+            for field in form.fields.values():
+                field.widget.attrs.pop("autofocus", None)
+        return self.render_to_response(self.get_context_data(form=form, duplicate=duplicate), status=400)
+
+
+def focus_first_empty(form: TillEnrollForm) -> None:
+    for field in form.fields.values():
+        field.widget.attrs.pop("autofocus", None)
+    for name in ("first_name", "last_name", "email", "phone"):
+        if not form.initial.get(name):
+            form.fields[name].widget.attrs["autofocus"] = True
+            return
+    form.fields["marketing_consent"].widget.attrs["autofocus"] = True
+
+
+def enrolled_message(member, delivery: Delivery) -> str:
+    values = {"name": member.full_name or member.card_number, "card": member.card_number,
+              "recipient": delivery.recipient}
+    if delivery.status == Delivery.Status.LOGGED:
+        if delivery.channel == Delivery.Channel.EMAIL:
+            return _("%(name)s is enrolled with card %(card)s. No email service is set up: the account-claim "
+                     "link for %(recipient)s is in the delivery log for staff to pass on.") % values
+        return _("%(name)s is enrolled with card %(card)s. No SMS service is set up: the account-claim "
+                 "link for %(recipient)s is in the delivery log for staff to pass on.") % values
+    if delivery.channel == Delivery.Channel.EMAIL:
+        return _("%(name)s is enrolled with card %(card)s. The account-claim link is on its way "
+                 "by email to %(recipient)s.") % values
+    return _("%(name)s is enrolled with card %(card)s. The account-claim link is on its way "
+             "by SMS to %(recipient)s.") % values
+
+
+class ClaimSendView(MemberView):
+    """Send the account-claim link again (a member without a login)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        member = self.get_member()
+        if member.user_id is None:
+            try:
+                delivery = till_claim_send(user=request.user, store=self.store, member=member)
+            except LoyaltyError as error:
+                messages.error(request, error.message)
+            else:
+                messages.success(request, claim_sent_message(delivery))
+        return redirect("till:member", card=member.card_number)
+
+
+def claim_sent_message(delivery: Delivery) -> str:
+    values = {"recipient": delivery.recipient}
+    if delivery.status == Delivery.Status.LOGGED:
+        return _("No message service is set up: the account-claim link for %(recipient)s is in the "
+                 "delivery log for staff to pass on.") % values
+    return _("A new account-claim link is on its way to %(recipient)s.") % values
+
+
+class CardPrintView(TillPage, TemplateView):
+    """The member's card to print: barcode, QR and number."""
+
+    template_name = "till/card_print.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        member = member_get_by_card(card_number=self.kwargs["card"])
+        if member is None:
+            raise Http404
+        return super().get_context_data(member=member, **kwargs)
+
+
+# -- undo ----------------------------------------------------------------------------
+
+
+class UndoView(TillPage, TemplateView):
+    """GET: what the cashier's last action was and a confirmation; POST: undo it."""
+
+    template_name = "till/undo.html"
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        action = till_action_last(user=request.user, store=self.store)
+        problem = None
+        try:
+            till_undo_check(action=action)
+        except LoyaltyError as error:
+            problem = error.message
+        already = action is not None and action.kind == TillAction.Kind.PURCHASE and hasattr(action, "undone_by")
+        return self.render_to_response(self.get_context_data(
+            action=action, problem=problem, already=already,
+            window_minutes=max(1, round(settings.TILL_UNDO_SECONDS / 60)),
+        ))
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        action_id = request.POST.get("action", "")
+        try:
+            if not action_id.isdigit():
+                raise NothingToUndo()
+            undo = till_undo_last(user=request.user, store=self.store, action_id=int(action_id))
+        except LoyaltyError as error:
+            action = till_action_last(user=request.user, store=self.store)
+            return self.render_to_response(
+                self.get_context_data(action=action, problem=error.message, already=False), status=409
+            )
+        purchase = undo.undone.purchase
+        if undo.created:
+            points = undo.refund_result.points_reversed
+            messages.success(request, ngettext(
+                "Purchase of %(amount)s undone: %(points)d point taken back.",
+                "Purchase of %(amount)s undone: %(points)d points taken back.", points,
+            ) % {"amount": money(undo.refund_result.refund.amount, purchase.currency), "points": points})
+        else:
+            messages.info(request, _("This purchase was already undone; nothing more was changed."))
+        card = undo.undone.member.card_number if undo.undone.member else None
+        return redirect("till:member", card=card) if card else redirect("till:search")

@@ -106,10 +106,11 @@ def test_email_in_any_case_finds_the_member(till, member):
     assert response["Location"] == member_url(member)
 
 
-def test_text_that_is_not_a_card_phone_or_email_is_explained(till, member):
-    response = till.get(reverse("till:search"), {"q": "Nowak"})
+def test_digits_that_are_no_card_and_no_phone_are_explained(till, member):
+    response = till.get(reverse("till:search"), {"q": "12345"})
     assert "card number" in response.context["search_form"].errors["q"][0]
-    assert "Ada" not in response.content.decode()  # no name search, no lists at the till
+    assert "Ada" not in response.content.decode()  # no list of members
+    assert "enroll_url" not in response.context  # nothing to enroll with
 
 
 def test_deleted_members_are_not_found_at_the_till(till):
