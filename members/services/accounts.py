@@ -8,9 +8,9 @@ The rules (also in the README):
   the phone (``MemberAlreadyEnrolled``): a member enrolled at the till, or
   imported, is never attached to a login whose email nobody has verified.
   The message sends them to claiming, which proves they own the contact on
-  file. (An email that already has a *login* is left to allauth, which
-  answers as if the sign-up worked and mails the owner, so the sign-up form
-  does not reveal logins.)
+  file. (An email that already has a *login* is left to allauth: with
+  optional verification it refuses the address; with mandatory verification
+  it answers as if the sign-up worked and mails the owner.)
 * **Claim**: a claim link (``members.services.claims``) proves that its
   holder received the message sent to the member's email or phone. Claiming
   sets a password and creates the ``User``; the email counts as verified
