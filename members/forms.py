@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import phonenumbers
 from allauth.account.forms import AddEmailForm as AllauthAddEmailForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from allauth.core import context as allauth_context
@@ -12,7 +13,9 @@ from django import forms
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django_countries import countries
 
 from members.exceptions import LoyaltyError
 from members.models import Member
@@ -86,9 +89,25 @@ class ClaimStartForm(forms.Form):
 def phone_field(*, label: object = None, required: bool = False) -> forms.CharField:
     return forms.CharField(
         label=label or _("Phone"), required=required, max_length=32,
-        help_text=_("With the country code (+48 …), or a national number of the program's country."),
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel"}),
     )
+
+
+def phone_example(region: str) -> str:
+    """A mobile number of ``region`` in international form, for help texts."""
+    number = phonenumbers.example_number_for_type(region or "PL", phonenumbers.PhoneNumberType.MOBILE)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL) if number else ""
+
+
+def phone_field_explain(field: forms.Field, *, region: str) -> None:
+    """Say on ``field`` how numbers are read: with a country code, or as
+    numbers of the program's country."""
+    if region:
+        field.help_text = gettext(
+            "With the country code, e.g. %(example)s; a number without it is read as a number in %(country)s."
+        ) % {"example": phone_example(region), "country": countries.name(region) or region}
+    else:
+        field.help_text = gettext("With the country code, e.g. %(example)s.") % {"example": phone_example(region)}
 
 
 def phone_clean(value: str, *, region: str) -> str:
@@ -99,7 +118,8 @@ def phone_clean(value: str, *, region: str) -> str:
     normalised = phone_normalise(value, region=region)
     if normalised is None:
         raise forms.ValidationError(
-            _("Enter a valid phone number, e.g. +48 601 234 567."), code="invalid_phone"
+            _("Enter a valid phone number, e.g. %(example)s."), code="invalid_phone",
+            params={"example": phone_example(region)},
         )
     return normalised
 
@@ -149,6 +169,7 @@ class SignupForm(AllauthSignupForm):
         super().__init__(*args, **kwargs)
         request = allauth_context.request
         self.region = request_phone_region(request)
+        phone_field_explain(self.fields["phone"], region=self.region)
         if request is not None and not self.is_bound and request.GET.get("ref"):
             self.initial.setdefault("referral_code", request.GET["ref"][:20])
         self.fields["email"].widget.attrs.pop("placeholder", None)
@@ -209,6 +230,7 @@ class ProfileForm(forms.Form):
     def __init__(self, *args, region: str = "", **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.region = region
+        phone_field_explain(self.fields["phone"], region=region)
 
     def clean_phone(self) -> str:
         return phone_clean(self.cleaned_data.get("phone", ""), region=self.region)

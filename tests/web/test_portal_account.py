@@ -173,7 +173,8 @@ def test_consent_changes_are_recorded_and_shown_in_program_time(portal, member, 
     ConsentChange.objects.filter(pk=change.pk).update(at=dt.datetime(2026, 1, 5, 23, 30, tzinfo=dt.UTC))
     content = portal.get(reverse("me:consent")).content.decode()
     assert "Jan. 6, 2026, 12:30 a.m." in content  # Warsaw is UTC+1 in winter
-    assert content.count("Withdrawn") == 1 and content.count("Given") == 2
+    assert content.count("Offers by email: withdrawn") == 1
+    assert content.count("Offers by email: given") == 1 and content.count("Offers by SMS: given") == 1
     assert "Member portal" in content
 
 
