@@ -123,6 +123,8 @@ ACCOUNT_CHANGE_EMAIL = True
 ACCOUNT_SIGNUP_REDIRECT_URL = "me:home"
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+# Added to allauth's defaults: asking for a claim link (email plus card number).
+ACCOUNT_RATE_LIMITS = {"claim_request": "10/m/ip,3/h/key"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", default="Loyalty portal")
 

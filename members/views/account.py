@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from allauth.account import app_settings as allauth_settings
 from allauth.account.models import EmailAddress
 from allauth.account.utils import complete_signup
+from allauth.core import ratelimit
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -192,5 +193,9 @@ class ClaimStartView(FormView):
         return {"email": self.request.GET.get("email", "")[:254]}
 
     def form_valid(self, form: ClaimStartForm) -> HttpResponse:
-        member_claim_request(email=form.cleaned_data["email"], card_number=form.cleaned_data["card_number"])
+        email = form.cleaned_data["email"]
+        # Rate-limited per address and per IP (ACCOUNT_RATE_LIMITS
+        # "claim_request"); over the limit nothing is sent, with the same answer.
+        if ratelimit.consume(self.request, action="claim_request", key=email.strip().lower()):
+            member_claim_request(email=email, card_number=form.cleaned_data["card_number"])
         return render(self.request, "me/claim_start_done.html", {"email": form.cleaned_data["email"]})

@@ -407,3 +407,15 @@ def test_referral_code_is_drawn_again_on_a_collision():
     # The same seed draws the taken code first, then another.
     code = member_referral_code_get(member=member, rng=random.Random(7))
     assert code != first and len(code) == 8
+
+
+def test_claim_requests_are_rate_limited_per_address_with_the_same_answer(client, settings):
+    settings.ACCOUNT_RATE_LIMITS = {"claim_request": "2/h/key"}
+    member = MemberFactory(email="ada@example.com", user=None)
+    answers = [
+        client.post(reverse("me:claim-start"), {"email": "ada@example.com", "card_number": member.card_number})
+        for _ in range(3)
+    ]
+    assert {response.status_code for response in answers} == {200}
+    assert {response.templates[0].name for response in answers} == {"me/claim_start_done.html"}
+    assert Delivery.objects.filter(member=member).count() == 2

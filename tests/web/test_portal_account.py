@@ -309,3 +309,20 @@ def test_a_signed_up_member_lands_in_the_portal(program):
     assert response.redirect_chain[-1][0] == reverse("me:home")
     assert response.context["member"].first_name == "Ola"
     assert timezone.now() - response.context["member"].enrolled_at < dt.timedelta(minutes=1)
+
+
+def test_the_sign_up_address_is_verified_through_the_mailed_link(program):
+    client = Client()
+    client.post(reverse("account_signup"), {
+        "first_name": "Ola", "email": "ola@example.com", "password1": "long-secret-77", "password2": "long-secret-77",
+    })
+    address = EmailAddress.objects.get(email="ola@example.com")
+    assert not address.verified
+    page = client.get(confirm_link())
+    assert page.status_code == 200 and "ola@example.com" in page.content.decode()
+    client.post(confirm_link())
+    address.refresh_from_db()
+    assert address.verified
+    assert Member.objects.get(user=address.user).email == "ola@example.com"
+    content = client.get(reverse("me:account")).content.decode()
+    assert "not confirmed yet" not in content and "confirmed" in content
