@@ -127,9 +127,9 @@
   function setupCamera() {
     var buttons = document.querySelectorAll("[data-till-camera]");
     var dialog = document.getElementById("till-camera");
-    if (!buttons.length || !dialog) return;
+    if (!dialog) return;
     window.TillCamera = { makeDetector: function () { return makeDetector(dialog); } };  // for tests
-    if (!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia) || typeof dialog.showModal !== "function") {
+    if (!buttons.length || !(navigator.mediaDevices && navigator.mediaDevices.getUserMedia) || typeof dialog.showModal !== "function") {
       return;
     }
     var video = dialog.querySelector("video");
