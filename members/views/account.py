@@ -17,8 +17,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import translation
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views import View
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView, TemplateView
 
 from loyalty.selectors import program_get_or_none
@@ -147,6 +150,8 @@ class ClaimView(View):
 
     template_name = "me/claim.html"
 
+    @method_decorator(sensitive_post_parameters("password1", "password2"))
+    @method_decorator(never_cache)
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             self.member = claim_token_member(token=kwargs["token"])

@@ -165,6 +165,9 @@ def test_account_pages_of_a_member(page, live_server, program):
     page.goto(f"{live_server.url}/accounts/password/change/")
     check(page, "account-password-change")
 
+    page.goto(f"{live_server.url}/accounts/logout/")
+    check(page, "account-logout")
+
     # The footer switcher: the choice is remembered on the member.
     page.select_option("#language-select", "pl")
     page.click(".language-switcher button[type=submit]")
