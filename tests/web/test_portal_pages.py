@@ -403,7 +403,8 @@ def test_no_english_literal_without_translation_markers_in_new_templates():
     for name in ("card", "privacy", "delete_account", "feedback", "history"):
         source = (Path(settings.BASE_DIR) / "templates" / "me" / f"{name}.html").read_text()
         assert "{% load i18n" in source
-        text = re.sub(r"{% blocktranslate.*?{% endblocktranslate %}", " ", source, flags=re.S)
+        text = re.sub(r"{% blocktranslate.*?{% endblocktranslate %}|{% block \w+_class %}.*?{% endblock", " ", source,
+                      flags=re.S)
         text = re.sub(r"{%.*?%}|{{.*?}}|{#.*?#}|<[^>]+>", " ", text, flags=re.S)
         words = re.findall(r"[A-Za-z]{3,}", text)
         assert words == [], (name, words[:10])
