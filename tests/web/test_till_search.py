@@ -112,3 +112,33 @@ def test_the_results_page_uses_a_fixed_number_of_queries(till, count, django_ass
     with django_assert_num_queries(4):
         response = search(till, "kim")
     assert len(response.context["found"]) == count
+
+
+@pytest.mark.postgres
+def test_the_name_lookup_is_answered_by_the_prefix_indexes_on_postgresql(users):
+    """The expression and operator class of migration 0004 fit the query the
+    selector sends (with sequential scans off, so a tiny table still shows it)."""
+    from django.db import connection
+
+    from members.selectors import member_search_by_name
+
+    for n in range(30):
+        MemberFactory(first_name=f"Name{n}", last_name=f"Family{n}")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE members_member")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        with connection.execute_wrapper(_explain_into(plans := [])):
+            member_search_by_name(query="zof kow")
+    plan = "\n".join(plans)
+    assert "member_first_lower_prefix" in plan and "member_last_lower_prefix" in plan, plan
+
+
+def _explain_into(plans):
+    def wrapper(execute, sql, params, many, context):
+        if sql.lstrip().upper().startswith("SELECT"):
+            cursor = context["cursor"]
+            cursor.execute("EXPLAIN " + sql, params)
+            plans.extend(row[0] for row in cursor.fetchall())
+        return execute(sql, params, many, context)
+
+    return wrapper
