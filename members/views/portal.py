@@ -112,7 +112,7 @@ def manifest(request: HttpRequest) -> HttpResponse:
         "icons": icons,
     }
     response = JsonResponse(data, content_type="application/manifest+json", json_dumps_params={"ensure_ascii": False})
-    response["Cache-Control"] = "public, max-age=3600"
+    response["Cache-Control"] = "max-age=3600"
     return response
 
 

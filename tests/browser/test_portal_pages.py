@@ -192,3 +192,20 @@ def test_history_filters_in_the_browser_keep_across_pages(page, live_server, sho
     expect(page).to_have_url(re.compile(r"kind=earned.*page=2"))
     expect(page.get_by_label("Type")).to_have_value("earned")
     screenshot(page, "me-history-page-2")
+
+
+def test_the_card_page_offers_to_keep_the_screen_on(page, live_server, shop):
+    login(page, live_server, shop["member"].user)
+    page.goto(f"{live_server.url}/me/card/")
+    button = page.get_by_role("button", name="Keep the screen on")
+    expect(button).to_be_visible()  # shown only where the browser has the Wake Lock API
+    expect(button).to_have_attribute("aria-pressed", "false")
+    button.click()
+    status = page.locator("[data-wake-lock-status]")
+    # Headless Chromium may refuse the lock; either way the member is told.
+    expect(status).to_have_text(re.compile("The screen stays on|did not let us keep the screen on"))
+    if "stays on" in status.inner_text():
+        expect(button).to_have_attribute("aria-pressed", "true")
+        button.click()
+        expect(button).to_have_attribute("aria-pressed", "false")
+        expect(status).to_have_text("")

@@ -16,7 +16,7 @@ from loyalty.selectors import dashboard_get
 from loyalty.services.purchases import purchase_record, refund_record
 from members.cards import card_number_is_valid
 from members.models import ConsentChange, Delivery, Feedback, Member, Role, User
-from members.selectors import member_list_for_staff
+from members.selectors import member_get_by_card, member_list_for_staff
 from members.services.privacy import erased_card_number, member_erase
 from tests.factories import MemberFactory, ProgramFactory, StoreFactory, UserFactory
 
@@ -118,6 +118,8 @@ def test_the_old_card_no_longer_finds_anyone(member, program):
     member_erase(member=member, actor=None)
     assert not Member.objects.filter(card_number=old_card).exists()
     assert list(member_list_for_staff(query=old_card)) == []
+    assert member_get_by_card(card_number=old_card) is None  # the till
+    assert member_get_by_card(card_number=erased_card_number(member_id=member.pk)) is None
     assert list(member_list_for_staff(query="Nowak")) == []
 
 
