@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
+import threading
 
 import pytest
 import time_machine
 from allauth.account.models import EmailAddress
 from django.core import mail
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -419,3 +421,49 @@ def test_claim_requests_are_rate_limited_per_address_with_the_same_answer(client
     assert {response.status_code for response in answers} == {200}
     assert {response.templates[0].name for response in answers} == {"me/claim_start_done.html"}
     assert Delivery.objects.filter(member=member).count() == 2
+
+
+def _at_once(*calls):
+    """Run ``calls`` in threads started together; their results or errors."""
+    barrier = threading.Barrier(len(calls))
+    results: list = []
+
+    def run(call):
+        try:
+            barrier.wait()
+            results.append(call())
+        except Exception as error:  # collected for the assertions
+            results.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_link_used_twice_at_once_makes_one_login():
+    member = MemberFactory(email="ada@example.com", user=None)
+    results = _at_once(*[
+        (lambda email=email: member_claim(
+            member_id=member.pk, card_number=member.card_number, email=email, password=PASSWORD))
+        for email in ("ada@example.com", "other@example.com")
+    ])
+    assert sorted(type(result).__name__ for result in results) == ["ClaimLinkInvalid", "tuple"]
+    assert User.objects.count() == 1
+    assert Member.objects.get(pk=member.pk).user == User.objects.get()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_first_views_at_once_draw_one_referral_code():
+    member = MemberFactory()
+    results = _at_once(*[
+        (lambda: member_referral_code_get(member=Member.objects.get(pk=member.pk))) for _ in range(2)
+    ])
+    assert results[0] == results[1] == Member.objects.get(pk=member.pk).referral_code
