@@ -267,6 +267,7 @@ def test_history_filters_are_kept_across_pages(portal, member, store):
     response = portal.get(reverse("me:history"), {"kind": "earned", "date_from": "2020-01-01"})
     content = response.content.decode()
     assert 'href="?kind=earned&amp;date_from=2020-01-01&amp;page=2"' in content
+    assert "25 entries match these filters." in content
     page_two = portal.get(reverse("me:history"), {"kind": "earned", "date_from": "2020-01-01", "page": 2})
     assert len(page_two.context["entries_page"].object_list) == 5
     assert page_two.context["form"]["kind"].value() == "earned"
