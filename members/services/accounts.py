@@ -167,11 +167,11 @@ def member_claim(*, member_id: int, card_number: str, email: str, password: str)
     )
     if member is None:
         raise ClaimLinkInvalid()
-    email = email.strip()
+    email = email.strip().lower()  # as allauth stores a sign-up's address
     if email_has_login(email):
         raise AccountExists()
     on_file = member.email.strip().lower()
-    verified = bool(on_file) and email.lower() == on_file
+    verified = bool(on_file) and email == on_file
     if not verified and _member_with_email(email, exclude_pk=member.pk) is not None:
         raise ContactTaken(field="email")
     user = User(email=email, first_name=member.first_name, last_name=member.last_name)

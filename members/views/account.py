@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import translation
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
@@ -40,14 +40,6 @@ def _program_tz():
     return program.tz if program is not None else None
 
 
-def _url_or_none(name: str) -> str | None:
-    """Pages another part of the portal adds (privacy, feedback), once they exist."""
-    try:
-        return reverse(name)
-    except NoReverseMatch:
-        return None
-
-
 def referral_link(code: str) -> str:
     return f"{settings.SITE_URL}{reverse('account_signup')}?{urlencode({'ref': code})}"
 
@@ -66,8 +58,6 @@ class AccountView(PortalPage, TemplateView):
             login_email=user.email,
             email_verified=EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists(),
             language_name=self.member.get_language_display(),
-            privacy_url=_url_or_none("me:privacy"),
-            feedback_url=_url_or_none("me:feedback"),
         )
         return context
 

@@ -226,6 +226,7 @@ def test_claim_link_prefills_the_email_sets_a_password_verifies_the_email_on_fil
     response = claim_post(client, url, "ADA@example.com")
     assert response.status_code == 302 and response["Location"] == reverse("me:home")
     member.refresh_from_db()
+    assert member.user.email == "ada@example.com"
     assert member.user.check_password(PASSWORD)
     assert EmailAddress.objects.get(user=member.user).verified
     assert not mail.outbox  # nothing to confirm

@@ -88,7 +88,8 @@ def test_account_page_is_the_hub(portal, member, settings):
     code = member.referral_code
     assert code and code in content
     assert f"{settings.SITE_URL}{reverse('account_signup')}?ref={code}" in content
-    for name in ("me:profile", "me:consent", "account_email", "account_change_password", "account_logout"):
+    for name in ("me:profile", "me:consent", "account_email", "account_change_password", "account_logout",
+                 "me:privacy", "me:feedback"):
         assert f'href="{reverse(name)}"' in content or f'action="{reverse(name)}"' in content
     assert member.card_number in content
     assert "not confirmed yet" in content  # the factory's user has no confirmed address
