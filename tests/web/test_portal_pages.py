@@ -380,7 +380,8 @@ def test_feedback_too_soon_is_refused_with_the_date(portal, member, program):
     Feedback.objects.create(member=member, score=5, created_at=timezone.now() - dt.timedelta(days=10))
     response = portal.post(reverse("me:feedback"), {"score": "10"})
     assert response.status_code == 200
-    assert re.search(r'role="alert">You rated the program on .+\. You can rate it again from ', response.content.decode())
+    refusal = r'role="alert">You rated the program on .+\. You can rate it again from '
+    assert re.search(refusal, response.content.decode())
     assert Feedback.objects.filter(member=member).count() == 1
 
 
