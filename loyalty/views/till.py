@@ -294,7 +294,7 @@ class EnrollView(TillPage, TemplateView):
             else:
                 messages.success(request, enrolled_message(enrolled.member, enrolled.delivery))
                 return redirect("till:member", card=enrolled.member.card_number)
-        focus_first_error(form, others=[form] if duplicate else ())
+        focus_first_error(form)
         if duplicate:  # the focus goes to "open this member" instead
             for field in form.fields.values():
                 field.widget.attrs.pop("autofocus", None)

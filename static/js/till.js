@@ -178,6 +178,7 @@
       target = form.querySelector("input[type=search]");
       noAccess.classList.add("d-none");
       status.classList.remove("d-none");
+      video.hidden = false;
       dialog.showModal();
       try {
         var detector = await makeDetector(dialog);
@@ -188,6 +189,7 @@
         scanLoop(detector, form);
       } catch (error) {
         stop();
+        video.hidden = true;
         status.classList.add("d-none");
         noAccess.classList.remove("d-none");
       }

@@ -94,6 +94,9 @@ def test_cashier_enrolls_and_sells_with_the_keyboard_only_then_undoes(page, live
 
     expect(page.get_by_text("Zofia Lis is enrolled with card")).to_be_visible()
     expect(page.locator("#id_purchase-amount")).to_be_focused()
+    enrolled_at = time.monotonic()
+    screenshot(page, "till-enrolled")
+    started += time.monotonic() - enrolled_at  # screenshots are not the cashier's time
     keys.type("45.50")
     keys.press("Enter")
     expect(page.get_by_role("heading", name="Purchase recorded")).to_be_visible()
@@ -216,6 +219,16 @@ def test_camera_button_shows_only_with_getusermedia(page, live_server, shop):
     button = page.get_by_role("button", name="Scan with camera")
     if has_media:
         expect(button).to_be_visible()
+        # No camera here: the dialog says so; Escape closes it and the focus returns to the box.
+        button.focus()
+        page.keyboard.press("Enter")
+        dialog = page.locator("#till-camera")
+        expect(dialog).to_be_visible()
+        expect(page.get_by_text("The camera could not be started")).to_be_visible()
+        screenshot(page, "till-camera-dialog")
+        page.keyboard.press("Escape")
+        expect(dialog).to_be_hidden()
+        expect(page.locator("#id_q")).to_be_focused()
     page.add_init_script("Object.defineProperty(navigator, 'mediaDevices', {value: undefined})")
     page.reload()
     expect(page.locator("[data-till-camera]")).to_be_hidden()
