@@ -293,3 +293,49 @@ def _print_path():
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS / "till-card-print-media-print.png"
+
+
+def _card_video(path, number: str) -> None:
+    """A Y4M video (what Chromium's fake camera plays) of a card's EAN-13 barcode."""
+    import io
+
+    import barcode
+    from barcode.writer import ImageWriter
+    from PIL import Image
+
+    out = io.BytesIO()
+    barcode.get("ean13", number[:12], writer=ImageWriter()).write(
+        out, options={"module_width": 0.5, "module_height": 20, "quiet_zone": 8, "dpi": 200})
+    code = Image.open(io.BytesIO(out.getvalue())).convert("RGB")
+    frame = Image.new("RGB", (640, 480), "white")
+    code.thumbnail((600, 440))
+    frame.paste(code, ((640 - code.width) // 2, (480 - code.height) // 2))
+    y, u, v = frame.convert("YCbCr").split()
+    u, v = u.resize((320, 240)), v.resize((320, 240))
+    with open(path, "wb") as video:
+        video.write(b"YUV4MPEG2 W640 H480 F10:1 Ip A1:1 C420jpeg\n")
+        for _ in range(10):
+            video.write(b"FRAME\n" + y.tobytes() + u.tobytes() + v.tobytes())
+
+
+def test_a_card_shown_to_the_camera_opens_the_member(browser_type, browser_type_launch_args, live_server, shop,
+                                                     tmp_path):
+    """Chromium's fake camera plays a video of Ada's card: the till decodes it
+    (the vendored ponyfill here), fills the search box and opens her."""
+    ada = shop["ada"]
+    video = tmp_path / "card.y4m"
+    _card_video(video, ada.card_number)
+    args = [*browser_type_launch_args.get("args", []), "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"]
+    browser = browser_type.launch(**{**browser_type_launch_args, "args": args})
+    try:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        context.grant_permissions(["camera"], origin=live_server.url)
+        page = context.new_page()
+        login(page, live_server, shop["cashier"])
+        page.goto(f"{live_server.url}/till/")
+        page.get_by_role("button", name="Scan with camera").click()
+        expect(page.get_by_role("heading", name="Ada Nowak")).to_be_visible(timeout=20_000)
+        assert page.url.endswith(f"/till/members/{ada.card_number}/")
+    finally:
+        browser.close()
