@@ -24,7 +24,7 @@ from loyalty.exceptions import (
     UndoNotLast,
     UndoTooLate,
 )
-from loyalty.models import Purchase, Source, Store, TillAction
+from loyalty.models import Purchase, Refund, Source, Store, TillAction
 from loyalty.services.purchases import PurchaseResult, RefundResult, purchase_record, refund_record
 from members.models import ConsentChange, Delivery, Member, User
 from members.services.claims import member_claim_invite_send
@@ -41,7 +41,7 @@ def till_action_log(
     store: Store,
     member: Member | None = None,
     purchase: Purchase | None = None,
-    refund=None,
+    refund: Refund | None = None,
     undo_of: TillAction | None = None,
     at: dt.datetime | None = None,
 ) -> TillAction:
