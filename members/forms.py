@@ -4,6 +4,7 @@ refused business action on its form."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import phonenumbers
 from allauth.account.forms import AddEmailForm as AllauthAddEmailForm
@@ -21,6 +22,7 @@ from members.exceptions import LoyaltyError
 from members.models import Member
 from members.selectors import phone_normalise
 from members.services.accounts import member_email_conflict, member_signup_check
+from members.services.feedback import COMMENT_MAX_LENGTH
 
 
 def form_add_service_error(
@@ -250,3 +252,34 @@ class ConsentForm(forms.Form):
         label=_("Email me offers and news about the program"), required=False,
     )
     sms_consent = forms.BooleanField(label=_("Text me offers by SMS"), required=False)
+
+
+class DeleteAccountForm(forms.Form):
+    password = forms.CharField(
+        label=_("Your password"), strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text=_("To make sure it is you."),
+    )
+
+    def __init__(self, *args: Any, user, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError(_("This is not your password."), code="wrong_password")
+        return password
+
+
+class FeedbackForm(forms.Form):
+    score = forms.TypedChoiceField(
+        label=_("How likely are you to recommend our program to a friend?"),
+        choices=[(n, str(n)) for n in range(11)], coerce=int, widget=forms.RadioSelect,
+        error_messages={"required": _("Choose a score from 0 to 10."),
+                        "invalid_choice": _("Choose a score from 0 to 10.")},
+    )
+    comment = forms.CharField(
+        label=_("Anything you would like to tell us? (optional)"), required=False,
+        max_length=COMMENT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 4}),
+    )

@@ -36,10 +36,9 @@ from loyalty.selectors import (
     purchase_list_for_member,
 )
 from members.exceptions import LoyaltyError
-from members.forms import form_add_service_error
+from members.forms import DeleteAccountForm, FeedbackForm, form_add_service_error
 from members.permissions import MemberRequired
 from members.services.feedback import (
-    COMMENT_MAX_LENGTH,
     FEEDBACK_INTERVAL_DAYS,
     feedback_give,
     feedback_last_get,
@@ -235,24 +234,6 @@ class ExportCsvView(MemberRequired, View):
         return _no_store(response)
 
 
-class DeleteAccountForm(forms.Form):
-    password = forms.CharField(
-        label=_("Your password"), strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-        help_text=_("To make sure it is you."),
-    )
-
-    def __init__(self, *args: Any, user, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.user = user
-
-    def clean_password(self) -> str:
-        password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
-            raise forms.ValidationError(_("This is not your password."), code="wrong_password")
-        return password
-
-
 class DeleteAccountView(PortalPage, FormView):
     """Explains what deleting erases and keeps, then erases once the password is given."""
 
@@ -278,19 +259,6 @@ class DeleteAccountView(PortalPage, FormView):
 
 
 # -- feedback ------------------------------------------------------------------
-
-
-class FeedbackForm(forms.Form):
-    score = forms.TypedChoiceField(
-        label=_("How likely are you to recommend our program to a friend?"),
-        choices=[(n, str(n)) for n in range(11)], coerce=int, widget=forms.RadioSelect,
-        error_messages={"required": _("Choose a score from 0 to 10."),
-                        "invalid_choice": _("Choose a score from 0 to 10.")},
-    )
-    comment = forms.CharField(
-        label=_("Anything you would like to tell us? (optional)"), required=False,
-        max_length=COMMENT_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 4}),
-    )
 
 
 class FeedbackView(PortalPage, FormView):
