@@ -32,6 +32,7 @@ PAGES = [
     ("staff:program", {}, MANAGE_PAGE),
     ("staff:store-create", {}, MANAGE_PAGE),
     ("staff:store-edit", {"pk": "store"}, MANAGE_PAGE),
+    ("staff:deliveries", {}, STAFF_PAGE),
     ("till:search", {}, TILL_PAGE),
     ("till:member", {"card": "card"}, TILL_PAGE),
     ("till:purchase-done", {"card": "card", "pk": "purchase"}, TILL_PAGE),
@@ -40,6 +41,14 @@ PAGES = [
     ("me:history", {}, PORTAL_PAGE),
     ("me:account", {}, PORTAL_PAGE),
     ("me:purchase-detail", {"pk": "purchase"}, PORTAL_PAGE),
+    ("me:card", {}, PORTAL_PAGE),
+    ("me:privacy", {}, PORTAL_PAGE),
+    ("me:export-json", {}, PORTAL_PAGE),
+    ("me:export-csv", {}, PORTAL_PAGE),
+    ("me:delete-account", {}, PORTAL_PAGE),
+    ("me:feedback", {}, PORTAL_PAGE),
+    ("me:profile", {}, PORTAL_PAGE),
+    ("me:consent", {}, PORTAL_PAGE),
 ]
 
 
