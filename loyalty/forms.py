@@ -361,3 +361,28 @@ class TillEnrollForm(forms.Form):
                 and "phone" not in self.errors:
             self.add_error("email", gettext("Give an email address or a phone number."))
         return data
+
+
+class TillCardAttachForm(forms.Form):
+    """A physical card scanned for a member who has none, or a new one."""
+
+    prefix = "card"
+
+    card_number = forms.CharField(
+        label=_("New card number"), max_length=32,
+        help_text=_("Scan the card's barcode. The member's current number stops working."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = _NoTagHelper()
+
+    def clean_card_number(self) -> str:
+        value = "".join(self.cleaned_data["card_number"].split())
+        if not card_number_is_valid(value):
+            raise forms.ValidationError(
+                _("%(value)s is not a valid card number: check the digits or scan the card again."),
+                code="invalid_card", params={"value": value},
+            )
+        return value

@@ -28,7 +28,7 @@ from loyalty.models import Purchase, Refund, Source, Store, TillAction
 from loyalty.services.purchases import PurchaseResult, RefundResult, purchase_record, refund_record
 from members.models import ConsentChange, Delivery, Member, User
 from members.services.claims import member_claim_invite_send
-from members.services.enrollment import member_enroll
+from members.services.enrollment import member_card_attach, member_enroll
 
 UNDOABLE = frozenset({TillAction.Kind.PURCHASE})
 EXTERNAL_ID_MAX = 64
@@ -106,6 +106,17 @@ def till_claim_send(*, user: User, store: Store, member: Member) -> Delivery:
     delivery = member_claim_invite_send(member=member, actor=user)
     till_action_log(kind=TillAction.Kind.CLAIM_SENT, user=user, store=store, member=member)
     return delivery
+
+
+@transaction.atomic
+def till_card_attach(*, user: User, store: Store, member: Member, card_number: str) -> tuple[Member, bool]:
+    """Attach a scanned physical card to ``member`` (``member_card_attach``) and
+    log it when the number changed. Locks the member row; attaching the same
+    card again changes and logs nothing."""
+    member, changed = member_card_attach(member_id=member.pk, card_number=card_number)
+    if changed:
+        till_action_log(kind=TillAction.Kind.CARD_ATTACH, user=user, store=store, member=member)
+    return member, changed
 
 
 # -- purchases and refunds ---------------------------------------------------------

@@ -17,5 +17,6 @@ urlpatterns = [
     path("members/<str:card>/refund/", till.RefundCreateView.as_view(), name="refund-create"),
     path("members/<str:card>/refunds/<int:pk>/", till.RefundDoneView.as_view(), name="refund-done"),
     path("members/<str:card>/card/", till.CardPrintView.as_view(), name="card-print"),
+    path("members/<str:card>/card/attach/", till.CardAttachView.as_view(), name="card-attach"),
     path("members/<str:card>/claim/", till.ClaimSendView.as_view(), name="claim-send"),
 ]

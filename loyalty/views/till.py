@@ -21,11 +21,12 @@ from django.utils.translation import ngettext
 from django.views.generic import TemplateView
 
 from loyalty.exceptions import NothingToUndo
-from loyalty.forms import TillEnrollForm, TillPurchaseForm, TillRefundForm, TillSearchForm
+from loyalty.forms import TillCardAttachForm, TillEnrollForm, TillPurchaseForm, TillRefundForm, TillSearchForm
 from loyalty.models import PointsLot, Purchase, Refund, TillAction
 from loyalty.selectors import program_get_or_none, purchase_get_by_external_id, purchase_list_refundable
 from loyalty.services.till import (
     till_action_last,
+    till_card_attach,
     till_claim_send,
     till_member_enroll,
     till_purchase_record,
@@ -145,7 +146,7 @@ class MemberView(TillPage, TemplateView):
     template_name = "till/member.html"
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        self.purchase_form = self.refund_form = None
+        self.purchase_form = self.refund_form = self.card_form = None
         return super().dispatch(request, *args, **kwargs)
 
     def get_member(self):
@@ -166,6 +167,7 @@ class MemberView(TillPage, TemplateView):
             member=member,
             purchase_form=self.purchase_form or TillPurchaseForm(),
             refund_form=self.refund_form or self.refund_form_for(member),
+            card_form=self.card_form or TillCardAttachForm(),
         )
         return context
 
@@ -350,6 +352,33 @@ def claim_sent_message(delivery: Delivery) -> str:
         return _("No message service is set up: the account-claim link for %(recipient)s is in the "
                  "delivery log for staff to pass on.") % values
     return _("A new account-claim link is on its way to %(recipient)s.") % values
+
+
+class CardAttachView(MemberView):
+    """Attach a scanned physical card in place of the member's current number."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        member = self.get_member()
+        form = TillCardAttachForm(request.POST)
+        if form.is_valid():
+            old = member.card_number
+            try:
+                member, changed = till_card_attach(
+                    user=request.user, store=self.store, member=member, card_number=form.cleaned_data["card_number"]
+                )
+            except LoyaltyError as error:
+                form_add_service_error(form, error)
+            else:
+                if changed:
+                    messages.success(request, _("Card %(card)s attached; the number %(old)s no longer works.") % {
+                        "card": member.card_number, "old": old})
+                return redirect("till:member", card=member.card_number)
+        self.card_form = form
+        self.purchase_form = TillPurchaseForm()
+        focus_first_error(form, others=[self.purchase_form])
+        return self.render_to_response(self.get_context_data(member=member, card_open=True), status=400)
 
 
 class CardPrintView(TillPage, TemplateView):

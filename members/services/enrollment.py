@@ -102,3 +102,33 @@ def _consents_record(*, member: Member, source: str, actor: User | None) -> None
         ConsentChange(member=member, channel=channel, given=True, at=member.enrolled_at, source=source, actor=actor)
         for channel in given
     )
+
+
+def member_card_attach(*, member_id: int, card_number: str) -> tuple[Member, bool]:
+    """Give a member the physical card ``card_number`` in place of their
+    current number (issued at enrollment or an old card); returns the member
+    and whether the number changed.
+
+    The old number stops working at once, and so do account-claim links made
+    for it. Locks the member row; attaching the card they already have is a
+    no-op, so a double submit changes it once. A number with a wrong check
+    digit is ``InvalidCardNumber``; one that belongs to another member,
+    ``DuplicateMember`` (the database's unique card number backs this under
+    concurrency).
+    """
+    if not card_number_is_valid(card_number):
+        raise InvalidCardNumber(value=card_number)
+    with transaction.atomic():
+        member = Member.objects.select_for_update().get(pk=member_id)
+        if member.card_number == card_number:
+            return member, False
+        holder = Member.objects.filter(card_number=card_number).first()
+        if holder is not None:
+            raise DuplicateMember(field="card_number", field_name="card number", card=holder.card_number)
+        member.card_number = card_number
+        try:
+            with transaction.atomic():
+                member.save(update_fields=["card_number"])
+        except IntegrityError:  # taken meanwhile by a concurrent enrollment
+            raise DuplicateMember(field="card_number", field_name="card number", card=card_number) from None
+    return member, True

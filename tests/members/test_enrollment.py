@@ -39,3 +39,20 @@ def test_a_refused_enrollment_records_no_consent():
         member_enroll(email="TAKEN@example.com", marketing_consent=True, sms_consent=True)
     assert not ConsentChange.objects.exists()
     assert Member.objects.count() == 1
+
+
+def test_attaching_a_card_replaces_the_number_once():
+    from members.exceptions import InvalidCardNumber
+    from members.services.enrollment import member_card_attach
+    from tests.factories import card_number
+
+    member = member_enroll(email="card@example.com")
+    new = card_number(77)
+    assert member_card_attach(member_id=member.pk, card_number=new) == (member, True)
+    member.refresh_from_db()
+    assert member.card_number == new
+    assert member_card_attach(member_id=member.pk, card_number=new)[1] is False
+    with pytest.raises(DuplicateMember):
+        member_card_attach(member_id=MemberFactory().pk, card_number=new)
+    with pytest.raises(InvalidCardNumber):
+        member_card_attach(member_id=member.pk, card_number=new[:-1] + str((int(new[-1]) + 1) % 10))

@@ -48,6 +48,7 @@ POSTS = [
     ("till:enroll", {}, {"first_name": "Eve", "email": "eve@example.com", "language": "en"}),
     ("till:undo", {}, {"action": "1"}),
     ("till:claim-send", {"card": "nologin"}, {}),
+    ("till:card-attach", {"card": "nologin"}, {"card-card_number": "2900000009011"}),
 ]
 
 
@@ -62,6 +63,7 @@ def test_only_a_cashier_of_the_store_may_post(users, store, who, name, kwargs, d
         assert response["Location"].startswith((reverse("account_login"), reverse("till:store-select")))
     assert not Member.objects.filter(email="eve@example.com").exists()
     assert not Delivery.objects.exists() and not TillAction.objects.exists()
+    assert Member.objects.filter(card_number=nologin.card_number).exists()
 
 
 def test_a_cashier_at_another_store_cannot_enroll_there(users, other_store):

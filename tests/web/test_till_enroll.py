@@ -153,3 +153,40 @@ def test_a_member_with_a_login_gets_no_claim_link(till, member):
     assert "Send the account link again" not in page.content.decode()
     till.post(reverse("till:claim-send", kwargs={"card": member.card_number}))
     assert not Delivery.objects.exists()
+
+
+# -- a physical card for a member who has none (or a new one) -----------------------
+
+
+def attach(till, member, number):
+    return till.post(reverse("till:card-attach", kwargs={"card": member.card_number}), {"card-card_number": number})
+
+
+def test_a_scanned_card_replaces_the_members_number_and_is_logged(till, member, cashier, store):
+    old, new = member.card_number, card_number(901)
+    response = attach(till, member, f"{new}  ")
+    assert response["Location"] == reverse("till:member", kwargs={"card": new})
+    member.refresh_from_db()
+    assert member.card_number == new
+    action = TillAction.objects.get()
+    assert (action.kind, action.user, action.store, action.member) == ("card", cashier, store, member)
+    assert f"the number {old} no longer works" in till.get(response["Location"]).content.decode()
+    assert till.get(reverse("till:member", kwargs={"card": old})).status_code == 404
+    # The same card again (a double submit) changes and logs nothing.
+    attach(till, member, new)
+    assert TillAction.objects.count() == 1
+
+
+def test_a_card_of_another_member_or_with_a_wrong_digit_is_refused_on_the_card_field(till, member):
+    other = MemberFactory()
+    response = attach(till, member, other.card_number)
+    assert response.status_code == 400
+    assert "card number already exists" in response.context["card_form"].errors["card_number"][0]
+    assert response.context["card_form"].fields["card_number"].widget.attrs.get("autofocus")
+    assert response.content.decode().count("autofocus") == 1
+    bad = card_number(902)[:-1] + str((int(card_number(902)[-1]) + 1) % 10)
+    assert "not a valid card number" in attach(till, member, bad).context["card_form"].errors["card_number"][0]
+    old = member.card_number
+    member.refresh_from_db()
+    assert member.card_number == old
+    assert not TillAction.objects.exists()
