@@ -16,7 +16,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from loyalty.exceptions import ProgramNotConfigured
-from loyalty.models import LedgerEntry, PointsAccount, PointsLot, Program, Purchase, Store
+from loyalty.models import LedgerEntry, PointsAccount, PointsLot, Program, Purchase, Store, TillAction
 from loyalty.services.program import program_get
 from members.models import Member
 
@@ -233,4 +233,13 @@ def dashboard_get(*, program: Program, now: dt.datetime | None = None, recent: i
         liability=(points["available"] + points["pending"]) * program.point_value,
         month_start=start,
         recent_purchases=recent_purchases,
+    )
+
+
+def till_action_list_for_member(*, member: Member) -> QuerySet[TillAction]:
+    """The till's actions on ``member``, latest first, with the cashier, store and receipts."""
+    return (
+        TillAction.objects.filter(member=member)
+        .select_related("user", "store", "purchase", "refund", "undo_of")
+        .order_by("-at", "-pk")
     )

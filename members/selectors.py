@@ -10,7 +10,7 @@ from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, Lower
 
 from members.cards import CARD_LENGTH, card_number_is_valid
-from members.models import Member
+from members.models import ConsentChange, Member
 
 _SEPARATORS = re.compile(r"[\s\-./()]")
 
@@ -168,3 +168,8 @@ def member_get_by_card(*, card_number: str) -> Member | None:
         .filter(card_number=card_number)
         .first()
     )
+
+
+def consent_history_for_member(*, member: Member) -> QuerySet[ConsentChange]:
+    """Each giving and withdrawal of ``member``'s consents, latest first, with who recorded it."""
+    return ConsentChange.objects.filter(member=member).select_related("actor").order_by("-at", "-pk")

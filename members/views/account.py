@@ -29,6 +29,7 @@ from members.exceptions import ClaimLinkInvalid, LoyaltyError
 from members.forms import ClaimForm, ClaimStartForm, ConsentForm, ProfileForm, form_add_service_error
 from members.middleware import language_cookie_set
 from members.models import ConsentChange
+from members.selectors import consent_history_for_member
 from members.services.accounts import member_claim, member_claim_request, member_referral_code_get
 from members.services.claims import claim_token_member
 from members.services.profile import member_consent_set, member_profile_update
@@ -108,7 +109,7 @@ class ConsentView(PortalPage, FormView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context.update(
-            history=list(ConsentChange.objects.filter(member=self.member).order_by("-at", "-pk")),
+            history=list(consent_history_for_member(member=self.member)),
             program_tz=_program_tz(),
         )
         return context

@@ -13,7 +13,12 @@ from django.utils.translation import ngettext
 from django.views.generic import ListView, TemplateView, View
 
 from loyalty.forms import PointsAdjustForm
-from loyalty.selectors import ledger_list_for_member, lot_list_for_member, program_get_or_none
+from loyalty.selectors import (
+    ledger_list_for_member,
+    lot_list_for_member,
+    program_get_or_none,
+    till_action_list_for_member,
+)
 from loyalty.services.ledger import points_adjust
 from loyalty.views.staff import StaffPage
 from members.exceptions import LoyaltyError
@@ -21,10 +26,11 @@ from members.forms import MemberSearchForm, form_add_service_error
 from members.messaging.forms import DeliveryFilterForm
 from members.messaging.selectors import delivery_list_for_staff
 from members.permissions import ADMIN_ROLES, user_can_adjust
-from members.selectors import member_get_for_staff, member_list_for_staff
+from members.selectors import consent_history_for_member, member_get_for_staff, member_list_for_staff
 
 LEDGER_PAGE_SIZE = 25
 LOTS_PAGE_SIZE = 10
+RECENT = 10
 
 
 class MemberListView(StaffPage, ListView):
@@ -65,6 +71,9 @@ class MemberDetailView(StaffPage, TemplateView):
         lots = Paginator(lot_list_for_member(member=member), LOTS_PAGE_SIZE)
         context.update(
             member=member,
+            consent_history=consent_history_for_member(member=member)[:RECENT],
+            deliveries=delivery_list_for_staff(member=member)[:RECENT],
+            till_actions=till_action_list_for_member(member=member)[:RECENT],
             entries_page=entries.get_page(self.request.GET.get("page")),
             lots_page=lots.get_page(self.request.GET.get("lots")),
             can_adjust=user_can_adjust(self.request.user),

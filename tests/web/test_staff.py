@@ -10,7 +10,10 @@ from django.utils import timezone
 
 from loyalty.models import LedgerEntry, PointsAccount, Program, Store
 from loyalty.services.program import program_get
+from loyalty.services.till import till_purchase_record
+from members.messaging import message_send
 from members.models import Member
+from members.services.profile import member_consent_set
 from tests.factories import MemberFactory, card_number
 from tests.web.conftest import buy, client_for
 
@@ -204,13 +207,34 @@ def test_member_detail_shows_balances_lots_and_ledger_in_store_time(users, membe
 @pytest.mark.parametrize("count", [5, 50])
 def test_member_detail_uses_a_fixed_number_of_queries(users, member, store, count, django_assert_num_queries):
     for n in range(count):
-        buy(member, store, "3.00", external_id=f"D-{n}")
+        result = till_purchase_record(
+            user=users["cashier"], store=store, member=member, external_id=f"D-{n}", amount=Decimal("3.00"),
+            purchased_at=timezone.now(),
+        )
+        assert result.created
+        member_consent_set(member=member, channel="email", given=n % 2 == 0, source="portal")
+        message_send(channel="email", kind="claim", recipient="ada@example.com", body="-", member=member)
     client = client_for(users["owner"])
     url = reverse("staff:member-detail", kwargs={"pk": member.pk})
     client.get(url)
-    # session, user, member, ledger count + page, lots count + page
-    with django_assert_num_queries(7):
+    # session, user, member, consents, messages, till actions, ledger count + page, lots count + page
+    with django_assert_num_queries(10):
         client.get(url)
+
+
+def test_member_detail_shows_consent_history_till_actions_and_messages(users, member, store):
+    member_consent_set(member=member, channel="sms", given=True, source="portal")
+    till_purchase_record(
+        user=users["cashier"], store=store, member=member, external_id="TILL-7", amount=Decimal("9.00"),
+        purchased_at=timezone.now(),
+    )
+    message_send(channel="email", kind="claim", recipient="ada@example.com", body="-", member=member)
+    response = client_for(users["manager"]).get(reverse("staff:member-detail", kwargs={"pk": member.pk}))
+    content = response.content.decode()
+    assert [(c.channel, c.given) for c in response.context["consent_history"]] == [("sms", True)]
+    assert "Member portal" in content
+    assert "Recorded a purchase" in content and "TILL-7" in content and "cashier@example.com" in content
+    assert "Account claim" in content
 
 
 def test_adjustment_posted_twice_is_taken_once(users, member, program):
