@@ -1,9 +1,12 @@
 """Who may open which page: every URL of the three faces × every kind of user."""
 
+from decimal import Decimal
+
 import pytest
-from django.urls import reverse
+from django.urls import get_resolver, reverse
 
 from loyalty.models import LedgerEntry
+from loyalty.services.purchases import refund_record
 from tests.factories import UserFactory
 from tests.web.conftest import buy, client_for
 
@@ -37,6 +40,10 @@ PAGES = [
     ("till:member", {"card": "card"}, TILL_PAGE),
     ("till:purchase-done", {"card": "card", "pk": "purchase"}, TILL_PAGE),
     ("till:store-select", {}, {**TILL_PAGE, "manager": 200, "owner": 200}),
+    ("till:enroll", {}, TILL_PAGE),
+    ("till:undo", {}, TILL_PAGE),
+    ("till:card-print", {"card": "card"}, TILL_PAGE),
+    ("till:refund-done", {"card": "card", "pk": "refund"}, TILL_PAGE),
     ("me:home", {}, PORTAL_PAGE),
     ("me:history", {}, PORTAL_PAGE),
     ("me:account", {}, PORTAL_PAGE),
@@ -57,7 +64,36 @@ def world(users, member, store, other_store):
     # A second store for the cashier so the store picker shows rather than auto-choosing.
     users["cashier"].stores.add(other_store)
     purchase = buy(member, store).purchase
-    return {"member": member.pk, "store": store.pk, "card": member.card_number, "purchase": purchase.pk}
+    refund = refund_record(external_id="RF-ACCESS", purchase=purchase, amount=Decimal("1.00"), source="till").refund
+    return {
+        "member": member.pk, "store": store.pk, "card": member.card_number, "purchase": purchase.pk,
+        "refund": refund.pk,
+    }
+
+
+# Routes not in PAGES, and where their access is tested instead.
+POST_ONLY = {
+    "staff:member-adjust": "test_only_owner_and_manager_may_post_adjustments",
+    "till:purchase-create": "test_cashier_may_not_post_to_a_store_they_are_not_assigned_to",
+    "till:refund-create": "tests/web/test_till.py",
+    "till:claim-send": "tests/web/test_till_access.py",
+    "till:card-attach": "tests/web/test_till_access.py",
+}
+PUBLIC = {
+    "me:manifest": "the web-app manifest: browsers fetch it without cookies; nothing personal",
+    "me:claim-start": "claim an account: asked for before one has a login",
+    "me:claim": "claim an account from the emailed link",
+}
+
+
+def test_every_route_of_the_faces_has_its_access_tested():
+    names = set()
+    for namespace in ("staff", "till", "me"):
+        resolver = get_resolver().namespace_dict[namespace][1]
+        names |= {f"{namespace}:{name}" for name in resolver.reverse_dict if isinstance(name, str)}
+    covered = {page[0] for page in PAGES} | set(POST_ONLY) | set(PUBLIC)
+    assert names - covered == set(), "add these routes to PAGES (or POST_ONLY / PUBLIC with a reason)"
+    assert covered - names == set()
 
 
 @pytest.mark.parametrize("who", WHO)
