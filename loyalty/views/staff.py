@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.utils.translation import gettext as _
 from django.views.generic import FormView, ListView, TemplateView
 
-from loyalty.forms import ProgramForm, PurchaseFilterForm, StoreForm
+from loyalty.forms.staff import ProgramForm, PurchaseFilterForm, StoreForm
 from loyalty.models import Program, Purchase, Store
 from loyalty.selectors import dashboard_get, program_get_or_none, purchase_list_for_staff
 from loyalty.services.program import program_save, store_save

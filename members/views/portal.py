@@ -11,7 +11,6 @@ import tempfile
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.core.paginator import Paginator
@@ -20,15 +19,14 @@ from django.shortcuts import get_object_or_404, redirect
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext, pgettext_lazy
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext
 from django.views import View
 from django.views.decorators.http import require_GET
 from django.views.generic import FormView, TemplateView
 
+from loyalty.forms.portal import HistoryFilterForm
 from loyalty.privacy import member_export_filename, member_export_json_chunks, member_export_zip_write
 from loyalty.selectors import (
-    HISTORY_KINDS,
     balances_get,
     ledger_list_for_member,
     next_expiry_get,
@@ -116,40 +114,6 @@ def manifest(request: HttpRequest) -> HttpResponse:
 
 
 # -- history -------------------------------------------------------------------
-
-
-class HistoryFilterForm(forms.Form):
-    KIND_CHOICES = [
-        ("", _("Everything")),
-        ("earned", pgettext_lazy("history filter", "Earned")),
-        ("spent", pgettext_lazy("history filter", "Spent")),
-        ("expired", pgettext_lazy("history filter", "Expired")),
-        ("refunds", pgettext_lazy("history filter", "Refunds")),
-        ("adjustments", pgettext_lazy("history filter", "Adjustments")),
-    ]
-    assert {key for key, _label in KIND_CHOICES if key} == set(HISTORY_KINDS)
-
-    kind = forms.ChoiceField(
-        label=_("Type"), choices=KIND_CHOICES, required=False,
-        error_messages={"invalid_choice": _("Choose what to show from the list.")},
-    )
-    date_from = forms.DateField(
-        label=_("From"), required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        error_messages={"invalid": _("Enter the start date as a day, for example 2026-01-31.")},
-    )
-    date_to = forms.DateField(
-        label=_("To"), required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        error_messages={"invalid": _("Enter the end date as a day, for example 2026-01-31.")},
-    )
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        start, end = cleaned.get("date_from"), cleaned.get("date_to")
-        if start and end and end < start:
-            self.add_error("date_to", _("The end date is before the start date."))
-        return cleaned
 
 
 class HistoryView(PortalPage, TemplateView):

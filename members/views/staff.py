@@ -12,7 +12,7 @@ from django.shortcuts import redirect
 from django.utils.translation import ngettext
 from django.views.generic import ListView, TemplateView, View
 
-from loyalty.forms import PointsAdjustForm
+from loyalty.forms.staff import PointsAdjustForm
 from loyalty.selectors import (
     ledger_list_for_member,
     lot_list_for_member,

@@ -29,7 +29,9 @@ def send_email(**overrides) -> Delivery:
     return message_send(**{**values, **overrides})
 
 
-def test_without_a_backend_the_message_is_logged_with_its_text_and_not_sent(settings, django_capture_on_commit_callbacks):
+def test_without_a_backend_the_message_is_logged_with_its_text_and_not_sent(
+    settings, django_capture_on_commit_callbacks
+):
     settings.EMAIL_CONFIGURED = False
     with django_capture_on_commit_callbacks(execute=True):
         delivery = send_email()
@@ -39,7 +41,9 @@ def test_without_a_backend_the_message_is_logged_with_its_text_and_not_sent(sett
     assert mail.outbox == []
 
 
-def test_with_a_backend_the_email_is_sent_after_commit_and_its_text_forgotten(settings, django_capture_on_commit_callbacks):
+def test_with_a_backend_the_email_is_sent_after_commit_and_its_text_forgotten(
+    settings, django_capture_on_commit_callbacks
+):
     settings.EMAIL_CONFIGURED = True
     member = MemberFactory()
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

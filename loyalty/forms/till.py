@@ -1,183 +1,24 @@
-"""Forms of the staff and till pages. They check the shape of the input;
-the services they feed decide the business rules."""
+"""Forms of the till: search, purchase, refund, enrollment, card."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
 
-from babel.numbers import get_currency_name, list_currencies
-from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Div, Fieldset, Layout
 from django import forms
 from django.core import signing
 from django.utils import timezone
-from django.utils.translation import get_language, gettext, to_locale
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.models import Program, Purchase, Store
+from loyalty.forms.common import NoTagHelper
+from loyalty.models import Purchase
 from members.cards import card_number_is_valid
-from members.models import Member, Role
+from members.models import Member
 from members.selectors import phone_normalise
-
-# -- choices ---------------------------------------------------------------------
-
-
-@cache
-def timezone_choices() -> list[tuple[str, str]]:
-    names = sorted(
-        name for name in zoneinfo.available_timezones()
-        if "/" in name and not name.startswith(("Etc/", "SystemV/", "posix/", "right/"))
-    )
-    return [("UTC", "UTC"), *((name, name.replace("_", " ")) for name in names)]
-
-
-def currency_choices() -> list[tuple[str, str]]:
-    locale = to_locale(get_language() or "en")
-    return [(code, f"{code} — {get_currency_name(code, locale=locale)}") for code in sorted(list_currencies())]
-
-
-class _NoTagHelper(FormHelper):
-    """Crispy renders the fields; the template writes the ``<form>`` tag."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.form_tag = False
-        self.disable_csrf = True
-
-
-# -- program and stores --------------------------------------------------------
-
-# The shortest month has 28 days: a return window this long or longer would let
-# points expire before they ever become available.
-
-
-class ProgramForm(forms.ModelForm):
-    """The program settings; ``require_staff_2fa`` is shown to the owner only."""
-
-    timezone = forms.ChoiceField(label=_("Time zone"), choices=timezone_choices)
-    currency = forms.ChoiceField(label=_("Currency"), choices=currency_choices)
-
-    class Meta:
-        model = Program
-        fields = [
-            "name", "currency", "country", "timezone", "earn_rate", "point_value",
-            "return_window_days", "expiry_months", "allow_debt", "require_staff_2fa",
-        ]
-        help_texts = {
-            "name": _("Shown to members in the portal and on their card."),
-            "require_staff_2fa": _(
-                "Owners, managers and marketing staff must set up an authenticator app "
-                "before they can use the staff pages. Only the owner can change this."
-            ),
-        }
-
-    def __init__(self, *args, user, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["timezone"].help_text = Program._meta.get_field("timezone").help_text
-        self.fields["currency"].help_text = Program._meta.get_field("currency").help_text
-        for name in ("earn_rate", "point_value"):
-            value = self.initial.get(name)
-            if isinstance(value, Decimal):  # 1.0000 → 1, 0.0100 → 0.01
-                self.initial[name] = value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
-        self.fields["earn_rate"].widget.attrs.update({"min": "0", "step": "any"})
-        self.fields["point_value"].widget.attrs.update({"min": "0", "step": "any"})
-        if user.role != Role.OWNER:
-            del self.fields["require_staff_2fa"]
-        self.helper = _NoTagHelper()
-
-
-class StoreForm(forms.ModelForm):
-    timezone = forms.ChoiceField(
-        label=_("Time zone"), choices=timezone_choices,
-        help_text=_("Purchases at this store are shown in this zone."),
-    )
-
-    class Meta:
-        model = Store
-        fields = ["code", "name", "timezone", "is_active"]
-        help_texts = {"is_active": _("Inactive stores cannot be chosen at a till.")}
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.helper = _NoTagHelper()
-
-
-# -- staff lists -----------------------------------------------------------------
-
-
-class PurchaseFilterForm(forms.Form):
-    WITH_MEMBER = (("", _("All purchases")), ("yes", _("With a member")), ("no", _("Without a member")))
-
-    store = forms.ModelChoiceField(
-        label=_("Store"), queryset=Store.objects.order_by("name"), required=False,
-        empty_label=_("All stores"),
-    )
-    date_from = forms.DateField(
-        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    date_to = forms.DateField(
-        label=_("To (included)"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    member = forms.ChoiceField(label=_("Member"), choices=WITH_MEMBER, required=False)
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.helper = _NoTagHelper()
-
-    def clean(self) -> dict:
-        data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end and end < start:
-            self.add_error("date_to", _("The end date is before the start date."))
-        return data
-
-    @property
-    def with_member(self) -> bool | None:
-        return {"yes": True, "no": False}.get(self.cleaned_data.get("member") or "")
-
-
-# -- adjustments ---------------------------------------------------------------
-
-
-class PointsAdjustForm(forms.Form):
-    """A manual correction. ``idempotency_key`` is drawn at each rendering, so
-    submitting the same rendered form twice adjusts once."""
-
-    points = forms.IntegerField(
-        label=_("Points"),
-        help_text=_("Positive to add, negative to take away (never below the available balance)."),
-        widget=forms.NumberInput(attrs={"step": "1"}),
-    )
-    reason = forms.CharField(
-        label=_("Reason"), max_length=255,
-        help_text=_("Recorded in the ledger with your name; the member sees it in their history."),
-    )
-    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=40)
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        if not self.is_bound:
-            self.initial.setdefault("idempotency_key", uuid.uuid4().hex)
-        self.helper = _NoTagHelper()
-
-    def clean_points(self) -> int:
-        points = self.cleaned_data["points"]
-        if points == 0:
-            raise forms.ValidationError(_("Give a number of points other than zero."), code="zero")
-        return points
-
-    def clean_idempotency_key(self) -> str:
-        value = self.cleaned_data["idempotency_key"]
-        try:
-            return uuid.UUID(hex=value).hex
-        except ValueError:
-            raise forms.ValidationError(_("This form is damaged; reload the page."), code="bad_key") from None
-
 
 # -- the till ------------------------------------------------------------------
 
@@ -211,7 +52,7 @@ class _TillForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not self.is_bound:
             self.initial.setdefault("token", TillToken.issue())
-        self.helper = _NoTagHelper()
+        self.helper = NoTagHelper()
 
     def clean_token(self) -> TillToken:
         try:
@@ -326,7 +167,7 @@ class TillEnrollForm(forms.Form):
         self.region = region
         current = (get_language() or "en")[:2]
         self.fields["language"].initial = current if current in Member.Language.values else Member.Language.EN
-        self.helper = _NoTagHelper()
+        self.helper = NoTagHelper()
         self.helper.layout = Layout(
             Div(Div("first_name", css_class="col-sm-6"), Div("last_name", css_class="col-sm-6"), css_class="row"),
             Div(Div("email", css_class="col-sm-6"), Div("phone", css_class="col-sm-6"), css_class="row"),
@@ -376,7 +217,7 @@ class TillCardAttachForm(forms.Form):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.helper = _NoTagHelper()
+        self.helper = NoTagHelper()
 
     def clean_card_number(self) -> str:
         value = "".join(self.cleaned_data["card_number"].split())
