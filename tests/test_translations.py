@@ -9,13 +9,17 @@ parser below and the .mo files by the standard library's ``gettext``.
 from __future__ import annotations
 
 import ast
+import contextlib
 import gettext as gnu_gettext
+import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.urls import reverse
 from django.utils import translation
 
@@ -23,6 +27,8 @@ from loyalty.exceptions import ExternalIdConflict, InsufficientPoints, NotAllowe
 from members.exceptions import DuplicateMember
 
 LOCALE = Path(settings.BASE_DIR) / "locale"
+# What the README's makemessages command reads (it ignores the rest).
+SOURCE_DIRS = ["config", "members", "loyalty", "rewards", "analytics", "templates"]
 LANGUAGES = [code for code, _name in settings.LANGUAGES]
 TRANSLATED = [code for code in LANGUAGES if code != "en"]  # the source language needs no msgstr
 
@@ -291,3 +297,27 @@ def test_the_language_switcher_changes_the_language_of_the_pages(client):
     page = client.get(response["Location"]).content.decode()
     assert '<html lang="ro">' in page
     assert "Salt la conținutul principal" in page
+
+
+def test_the_catalogs_hold_every_message_of_the_code(tmp_path, settings):
+    """``makemessages`` run now finds no message that the committed catalog lacks
+    (a new string that nobody extracted would stay English in every language)."""
+    if shutil.which("xgettext") is None:
+        if os.environ.get("REQUIRE_GETTEXT") == "1":
+            pytest.fail("GNU gettext is missing (apt-get install gettext)")
+        pytest.skip("needs GNU gettext (xgettext); CI installs it")
+    # makemessages writes beside the first locale/ it finds: run it in a copy
+    # of the tree made of links to the source, with no locale/ in it.
+    tree, out = tmp_path / "tree", tmp_path / "out"
+    tree.mkdir()
+    for source in SOURCE_DIRS:
+        (tree / source).symlink_to(Path(settings.BASE_DIR) / source)
+    settings.LOCALE_PATHS = [out]
+    with contextlib.chdir(tree):
+        call_command("makemessages", locale=["en"], symlinks=True, verbosity=0)
+    extracted = {(entry.msgctxt, entry.msgid) for entry in read_po(out / "en" / "LC_MESSAGES" / "django.po")}
+    for language in LANGUAGES:
+        _header, entries = catalog(language)
+        committed = {(entry.msgctxt, entry.msgid) for entry in entries}
+        missing = sorted(msgid for _context, msgid in extracted - committed if msgid)
+        assert missing == [], f"{language}: run makemessages (README, Translations) and translate the new entries"

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 from django.utils import translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
 from members.exceptions import ClaimLinkInvalid, ContactRequired
 from members.messaging import message_send
@@ -53,6 +53,7 @@ def member_claim_invite_send(*, member: Member, actor: User | None = None) -> De
     if not member.email and not member.phone:
         raise ContactRequired()
     url = claim_url(member=member)
+    days = settings.CLAIM_LINK_MAX_AGE_DAYS
     with translation.override(member.language):
         if member.email:
             return message_send(
@@ -60,9 +61,10 @@ def member_claim_invite_send(*, member: Member, actor: User | None = None) -> De
                 subject=gettext("Your loyalty card %(card)s") % {"card": member.card_number},
                 body=gettext(
                     "Welcome to the program! Your card number is %(card)s.\n\n"
-                    "Set up your account to see your points and rewards:\n%(url)s\n\n"
-                    "The link works for %(days)d days."
-                ) % {"card": member.card_number, "url": url, "days": settings.CLAIM_LINK_MAX_AGE_DAYS},
+                    "Set up your account to see your points and rewards:\n%(url)s"
+                ) % {"card": member.card_number, "url": url} + "\n\n" + ngettext(
+                    "The link works for %(days)d day.", "The link works for %(days)d days.", days
+                ) % {"days": days},
             )
         return message_send(
             channel=Delivery.Channel.SMS, kind="claim", recipient=str(member.phone), member=member, actor=actor,
