@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from loyalty.exceptions import IdempotencyKeyReused, InvalidPoints, NotAllowed, ReasonRequired
@@ -22,6 +23,7 @@ from loyalty.ledger.storage import (
     LedgerWriter,
     account_ledger,
     account_select_for_update,
+    account_select_for_update_with_id,
     ledger_rules,
     lot_from_row,
     open_lots_query,
@@ -43,6 +45,20 @@ def account_lock(*, member_id: int) -> PointsAccount:
         PointsAccount.objects.bulk_create([PointsAccount(member_id=member_id)], ignore_conflicts=True)
         account = account_select_for_update(member_id)
     return account
+
+
+def account_lock_with_id(*, member_id: int, model: type[Model]) -> tuple[PointsAccount, int | None]:
+    """``account_lock`` that also takes the next id of ``model`` in the same
+    statement, for a row the caller inserts under the lock with the ledger rows
+    (``LedgerWriter.insert``). The id is ``None`` where that is not done (not
+    PostgreSQL) and when the account is created just now.
+
+    Must run inside a transaction.
+    """
+    account, next_id = account_select_for_update_with_id(member_id, model)
+    if account is None:
+        return account_lock(member_id=member_id), None
+    return account, next_id
 
 
 def _previous_entry(account: PointsAccount, key: str, *, kind: str, points: int) -> LedgerEntry | None:

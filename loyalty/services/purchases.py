@@ -35,7 +35,7 @@ from loyalty.ledger.storage import (
     lot_from_row,
 )
 from loyalty.models import LedgerEntry, PointsAccount, Program, Purchase, PurchaseLine, Refund, Store
-from loyalty.services.ledger import account_lock
+from loyalty.services.ledger import account_lock, account_lock_with_id
 from loyalty.services.program import program_get
 from members.models import Member, User
 
@@ -191,9 +191,13 @@ def _purchase_create(
     *, program, external_id, store, member, purchased_at, amount, lines, source,
     recorded_by, payload_hash, now,
 ) -> PurchaseResult:
-    account = account_lock(member_id=member.pk) if member is not None else None
+    account = purchase_id = None
+    if member is not None:
+        # On PostgreSQL the same statement takes the purchase's id, so that the
+        # purchase, its lines and its ledger rows are written in one more.
+        account, purchase_id = account_lock_with_id(member_id=member.pk, model=Purchase)
     purchase = Purchase(
-        external_id=external_id, store=store, member=member, purchased_at=purchased_at,
+        pk=purchase_id, external_id=external_id, store=store, member=member, purchased_at=purchased_at,
         amount=amount, currency=program.currency, payload_hash=payload_hash, source=source,
         recorded_by=recorded_by, recorded_at=now,
     )
@@ -204,11 +208,14 @@ def _purchase_create(
     earning = purchase_earning(purchase=purchase, lines=line_rows, program=program) if member else None
     points = earning.points if earning else 0
     purchase.points = purchase.points_kept = points
-    purchase.save(force_insert=True)  # a taken external id raises IntegrityError
-    if line_rows:
-        for row in line_rows:
-            row.purchase = purchase
-        PurchaseLine.objects.bulk_create(line_rows)
+    writer = LedgerWriter(now=now)
+    if purchase.pk is None:
+        purchase.save(force_insert=True)  # a taken external id raises IntegrityError
+    for row in line_rows:
+        row.purchase = purchase
+    # Written by the flush, before the ledger rows (a taken external id raises
+    # IntegrityError there): on PostgreSQL all in one statement.
+    writer.insert(*([purchase] if purchase._state.adding else []), *line_rows)
     if account is not None:
         ledger = account_ledger(account, ledger_rules(program))
         if points:
@@ -218,9 +225,8 @@ def _purchase_create(
                 purchase_id=purchase.pk, breakdown=earning.breakdown,
             )
         ledger.settle(now)  # anything else that fell due meanwhile
-        writer = LedgerWriter(now=now)
         writer.add(account, ledger)
-        writer.flush()
+    writer.flush(returning=False)
     return PurchaseResult(purchase=purchase, points=points, created=True, account=account)
 
 

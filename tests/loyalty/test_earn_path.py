@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 
 from loyalty.ledger.storage import account_select_for_update
-from loyalty.models import LedgerEntry, PointsAccount, PointsLot, Source
+from loyalty.models import LedgerEntry, PointsAccount, PointsLot, Purchase, Source
 from loyalty.services.ledger import points_redeem
 from loyalty.services.program import program_get
-from loyalty.services.purchases import purchase_record
+from loyalty.services.purchases import LineInput, purchase_record
 from tests.factories import MemberFactory, ProgramFactory, StoreFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -18,17 +18,55 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 T0 = dt.datetime(2025, 6, 2, 9, 30, tzinfo=dt.UTC)
 
 
-def test_an_earn_on_an_existing_account_is_lock_insert_and_one_write(django_assert_num_queries):
+def test_an_earn_on_an_existing_account_is_a_lock_and_one_write(django_assert_num_queries):
     ProgramFactory(return_window_days=14, expiry_months=12)
     member, store = MemberFactory(), StoreFactory()
     purchase_record(external_id="warm", store=store, member=member, purchased_at=T0, amount="1.00",
                     source=Source.API, now=T0)
     program_get()
-    # savepoint, lock, purchase, ledger write (lot + entry + balance), release
-    with django_assert_num_queries(5):
-        purchase_record(external_id="R1", store=store, member=member, purchased_at=T0, amount="10.00",
-                        source=Source.API, now=T0)
+    # savepoint, lock (taking the purchase's id), one write (purchase + lot + entry + balance), release
+    with django_assert_num_queries(4) as captured:
+        result = purchase_record(external_id="R1", store=store, member=member, purchased_at=T0, amount="10.00",
+                                 source=Source.API, now=T0)
+    lock, write = (query["sql"] for query in captured.captured_queries[1:3])
+    assert "FOR UPDATE" in lock and "nextval" in lock
+    assert all(table in write for table in ("loyalty_purchase", "loyalty_pointslot", "loyalty_ledgerentry"))
+    purchase = Purchase.objects.get(external_id="R1")
+    assert result.purchase.pk == purchase.pk and not result.purchase._state.adding
+    assert (purchase.amount, purchase.points, purchase.points_kept, purchase.member_id, purchase.store_id) == (
+        Decimal("10.00"), 10, 10, member.pk, store.pk,
+    )
+    assert purchase.payload_hash == result.purchase.payload_hash and purchase.recorded_at == T0
+    entry = LedgerEntry.objects.get(purchase=purchase)
+    assert (entry.kind, entry.idempotency_key) == ("earn", f"purchase:{purchase.pk}")
+    assert entry.lot.purchase_id == purchase.pk
     assert PointsAccount.objects.get(pk=member.pk).pending == 11
+
+
+def test_a_purchase_with_lines_is_written_with_its_lines_in_the_same_statement(django_assert_num_queries):
+    ProgramFactory()
+    member, store = MemberFactory(), StoreFactory()
+    purchase_record(external_id="warm", store=store, member=member, purchased_at=T0, amount="1.00",
+                    source=Source.API, now=T0)
+    lines = [LineInput(sku="A", amount=Decimal("4.00"), quantity=Decimal("2"), category="food"),
+             LineInput(sku="B", amount=Decimal("6.00"))]
+    with django_assert_num_queries(4):
+        result = purchase_record(external_id="L1", store=store, member=member, purchased_at=T0,
+                                 amount="10.00", lines=lines, source=Source.TILL, now=T0)
+    saved = sorted(result.purchase.lines.values_list("sku", "category", "quantity", "amount"))
+    assert saved == [("A", "food", Decimal("2.000"), Decimal("4.00")), ("B", "", Decimal("1.000"), Decimal("6.00"))]
+
+
+def test_the_same_external_id_again_returns_the_first_purchase_and_writes_nothing():
+    ProgramFactory()
+    member, store = MemberFactory(), StoreFactory()
+    first = purchase_record(external_id="D1", store=store, member=member, purchased_at=T0, amount="10.00",
+                            source=Source.API, now=T0)
+    again = purchase_record(external_id="D1", store=store, member=member, purchased_at=T0, amount="10.00",
+                            source=Source.API, now=T0)
+    assert (again.created, again.purchase.pk, again.points) == (False, first.purchase.pk, 10)
+    assert (Purchase.objects.count(), PointsLot.objects.count(), LedgerEntry.objects.count()) == (1, 1, 1)
+    assert PointsAccount.objects.get(pk=member.pk).available == 10
 
 
 def test_entries_of_lots_created_in_the_same_write_point_at_them():
