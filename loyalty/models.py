@@ -142,13 +142,22 @@ class Purchase(models.Model):
 
     ``refunded_amount`` and ``points_kept`` are caches kept by the ledger service
     under the purchase's row lock.
+
+    Indexes are what the reads need and no more: every earn writes an entry in
+    each (see ``bench/bench_earn.py``). ``external_id`` is unique through a
+    constraint (a unique field would add a second, ``LIKE`` index nothing uses);
+    ``store`` and ``member`` are found through the composite indexes that begin
+    with them; ``recorded_by`` (set by the till, never searched) only has a
+    partial index, for the ``SET NULL`` when a login is deleted.
     """
 
-    external_id = models.CharField(_("external id"), max_length=64, unique=True)
-    store = models.ForeignKey(Store, verbose_name=_("store"), on_delete=models.PROTECT, related_name="purchases")
+    external_id = models.CharField(_("external id"), max_length=64)
+    store = models.ForeignKey(
+        Store, verbose_name=_("store"), on_delete=models.PROTECT, related_name="purchases", db_index=False
+    )
     member = models.ForeignKey(
         "members.Member", verbose_name=_("member"), null=True, blank=True,
-        on_delete=models.PROTECT, related_name="purchases",
+        on_delete=models.PROTECT, related_name="purchases", db_index=False,
     )
     purchased_at = models.DateTimeField(_("purchased at"))
     amount = models.DecimalField(_("amount"), **MONEY)
@@ -160,7 +169,7 @@ class Purchase(models.Model):
     source = models.CharField(_("source"), max_length=8, choices=Source.choices)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
+        on_delete=models.SET_NULL, related_name="+", db_index=False,
     )
     recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
 
@@ -171,8 +180,12 @@ class Purchase(models.Model):
             models.Index(fields=["purchased_at"], name="purchase_at"),
             models.Index(fields=["member", "purchased_at"], name="purchase_member_at"),
             models.Index(fields=["store", "purchased_at"], name="purchase_store_at"),
+            models.Index(
+                fields=["recorded_by"], name="purchase_recorded_by", condition=Q(recorded_by__isnull=False)
+            ),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="purchase_external_id_unique"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="purchase_amount_positive"),
             models.CheckConstraint(
                 condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("amount")),
@@ -204,7 +217,9 @@ class PurchaseLine(models.Model):
 
 
 class Refund(models.Model):
-    external_id = models.CharField(_("external id"), max_length=64, unique=True)
+    """A refund of (part of) a purchase; indexed as sparingly as ``Purchase``."""
+
+    external_id = models.CharField(_("external id"), max_length=64)
     purchase = models.ForeignKey(Purchase, verbose_name=_("purchase"), on_delete=models.PROTECT, related_name="refunds")
     amount = models.DecimalField(_("amount"), **MONEY)
     refunded_at = models.DateTimeField(_("refunded at"))
@@ -213,14 +228,20 @@ class Refund(models.Model):
     source = models.CharField(_("source"), max_length=8, choices=Source.choices)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
+        on_delete=models.SET_NULL, related_name="+", db_index=False,
     )
     recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("refund")
         verbose_name_plural = _("refunds")
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+        indexes = [
+            models.Index(fields=["recorded_by"], name="refund_recorded_by", condition=Q(recorded_by__isnull=False)),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="refund_external_id_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive"),
+        ]
 
     def __str__(self) -> str:
         return self.external_id
@@ -231,7 +252,9 @@ class PointsAccount(models.Model):
 
     ``next_due_at`` is the earliest instant at which a lot of this account is
     due to be released or to expire (``None``: nothing due). The ledger keeps
-    it so that operations only look for due lots when there are some.
+    it so that operations only look for due lots when there are some (nothing
+    searches by it: the periodic jobs find due lots through the lots' partial
+    indexes, so it has no index to keep up on every balance change).
     """
 
     member = models.OneToOneField(
@@ -240,7 +263,7 @@ class PointsAccount(models.Model):
     available = models.IntegerField(_("available points"), default=0)
     pending = models.IntegerField(_("pending points"), default=0)
     debt = models.IntegerField(_("points debt"), default=0)
-    next_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    next_due_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("points account")
@@ -271,7 +294,8 @@ class PointsLot(models.Model):
         EXPIRED = "expired", _("Expired")
         VOIDED = "voided", _("Voided")
 
-    account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="lots")
+    # Found through ``lot_account_status``, which begins with it.
+    account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="lots", db_index=False)
     purchase = models.OneToOneField(
         Purchase, null=True, blank=True, on_delete=models.PROTECT, related_name="lot"
     )
@@ -324,7 +348,8 @@ class LedgerEntry(models.Model):
         EXPIRE = "expire", _("Expired")
         ADJUST = "adjust", _("Adjustment")
 
-    account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="entries")
+    # Found through ``ledger_idempotency`` and ``ledger_account_at``, which begin with it.
+    account = models.ForeignKey(PointsAccount, on_delete=models.PROTECT, related_name="entries", db_index=False)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     points = models.IntegerField(_("points"))
     available_delta = models.IntegerField(default=0)
@@ -338,9 +363,9 @@ class LedgerEntry(models.Model):
     refund = models.OneToOneField(Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="entry")
     breakdown = models.JSONField(_("breakdown"), default=list, blank=True)
     reason = models.CharField(_("reason"), max_length=255, blank=True)
-    actor = models.ForeignKey(
+    actor = models.ForeignKey(  # set on adjustments only: a partial index, for the SET NULL
         settings.AUTH_USER_MODEL, verbose_name=_("by"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
+        on_delete=models.SET_NULL, related_name="+", db_index=False,
     )
 
     class Meta:
@@ -352,6 +377,7 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["account", "effective_at"], name="ledger_account_at"),
             models.Index(fields=["effective_at", "kind"], name="ledger_at_kind"),
+            models.Index(fields=["actor"], name="ledger_actor", condition=Q(actor__isnull=False)),
         ]
 
     def __str__(self) -> str:

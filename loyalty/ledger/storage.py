@@ -15,8 +15,9 @@ import functools
 import itertools
 import json
 from collections.abc import Iterable
+from decimal import Decimal
 
-from django.db import connection, connections
+from django.db import connection, connections, models
 from django.db.models import Model, Q
 from django.utils import timezone
 
@@ -283,14 +284,41 @@ def _values(count: int, types: tuple[str, ...]) -> str:
     return ", ".join([row_sql] * count)
 
 
+# Fields whose database value is the attribute itself when it already has one
+# of these types (what ``get_db_prep_save`` would return unchanged).
+_PLAIN_FIELDS = (
+    models.AutoField, models.BigAutoField, models.BigIntegerField, models.BooleanField, models.CharField,
+    models.DecimalField, models.ForeignKey, models.IntegerField, models.PositiveIntegerField,
+)
+_PLAIN_VALUES = (str, int, bool, Decimal)
+
+
 @functools.cache
 def _insert_fields(model: type[Model], with_pk: bool) -> tuple[tuple, str, tuple[str, ...]]:
-    """The fields an ``INSERT`` of ``model`` writes, their quoted columns and their types."""
+    """The fields an ``INSERT`` of ``model`` writes (each with its attribute name
+    and whether its value needs no preparing), their quoted columns and types."""
     fields = tuple(
-        field for field in model._meta.concrete_fields if with_pk or not field.primary_key
+        (field, field.attname, type(field) in _PLAIN_FIELDS or (
+            type(field) is models.DateTimeField and not field.auto_now and not field.auto_now_add
+        ))
+        for field in model._meta.concrete_fields if with_pk or not field.primary_key
     )
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    return fields, columns, tuple(field.db_type(connection) for field in fields)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field, _attname, _plain in fields)
+    return fields, columns, tuple(field.db_type(connection) for field, _attname, _plain in fields)
+
+
+def _insert_params(row: Model, fields: tuple, database) -> list:
+    """The values ``row`` is inserted with, as the ORM's insert prepares them."""
+    params = []
+    for field, attname, plain in fields:
+        value = getattr(row, attname)
+        if plain and (value is None or type(value) in _PLAIN_VALUES or (
+            type(value) is dt.datetime and value.tzinfo is not None
+        )):
+            params.append(value)
+        else:
+            params.append(field.get_db_prep_save(field.pre_save(row, True), database))
+    return params
 
 
 # How an entry row names its lot: no lot, a lot already saved (its id a
@@ -414,7 +442,7 @@ def _write_in_one_statement(
         rows = list(rows)
         fields, _columns, _types = _insert_fields(model, with_pk)
         for row in rows:
-            params.extend(field.get_db_prep_save(field.pre_save(row, True), database) for field in fields)
+            params.extend(_insert_params(row, fields, database))
         groups.append(rows)
         shape.append((model, with_pk, len(rows)))
     position = {id(lot): index for index, (_account, lot) in enumerate(new_lots, start=1)}

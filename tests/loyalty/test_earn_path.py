@@ -11,7 +11,7 @@ from loyalty.models import LedgerEntry, PointsAccount, PointsLot, Purchase, Sour
 from loyalty.services.ledger import points_redeem
 from loyalty.services.program import program_get
 from loyalty.services.purchases import LineInput, purchase_record
-from tests.factories import MemberFactory, ProgramFactory, StoreFactory
+from tests.factories import MemberFactory, ProgramFactory, StaffFactory, StoreFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -106,3 +106,22 @@ def test_account_select_for_update_returns_the_row_or_none():
     PointsAccount.objects.create(member=member, available=7, next_due_at=T0)
     account = account_select_for_update(member.pk)
     assert (account.pk, account.available, account.next_due_at) == (member.pk, 7, T0)
+
+
+def test_the_one_statement_purchase_row_is_the_row_the_orm_would_write():
+    ProgramFactory(currency="PLN")
+    member, store, cashier = MemberFactory(), StoreFactory(), StaffFactory()
+    purchase_record(external_id="warm", store=store, member=member, purchased_at=T0, amount="1.00",
+                    source=Source.API, now=T0)
+    result = purchase_record(external_id="ROW1", store=store, member=member, purchased_at=T0,
+                             amount=Decimal("12.34"), currency="pln", source=Source.TILL, recorded_by=cashier,
+                             now=T0 + dt.timedelta(seconds=5))
+    stored = Purchase.objects.filter(pk=result.purchase.pk).values().get()
+    assert stored == {
+        "id": result.purchase.pk, "external_id": "ROW1", "store_id": store.pk, "member_id": member.pk,
+        "purchased_at": T0, "amount": Decimal("12.34"), "currency": "PLN", "refunded_amount": Decimal("0.00"),
+        "points": 12, "points_kept": 12, "payload_hash": result.purchase.payload_hash, "source": "till",
+        "recorded_by_id": cashier.pk, "recorded_at": T0 + dt.timedelta(seconds=5),
+    }
+    # The instance returned is the saved row, with its relations at hand.
+    assert result.purchase.store is store and result.purchase.recorded_by is cashier
