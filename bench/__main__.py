@@ -15,6 +15,11 @@ The protocol a benchmark follows, so that new ones plug in:
   the JSON file;
 * ``BENCH_QUICK=1`` (``--quick``) asks for a short smoke run with small sizes.
 
+A benchmark that needs a large data set may keep a database of its own
+between runs instead (``bench_faces``: ``loyalty_bench_faces``, the demo data
+at 100,000 members, loaded once in about 4 minutes and migrated each run);
+``--keep`` does not concern it and the runner never drops it.
+
 The runner prints one table and writes ``bench/results/<name>.json`` (rows
 plus the machine), and drops its databases afterwards unless ``--keep``.
 A benchmark that fails is reported and makes the run exit non-zero; the
