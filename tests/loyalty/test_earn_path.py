@@ -125,3 +125,17 @@ def test_the_one_statement_purchase_row_is_the_row_the_orm_would_write():
     }
     # The instance returned is the saved row, with its relations at hand.
     assert result.purchase.store is store and result.purchase.recorded_by is cashier
+
+
+def test_a_purchase_that_earns_nothing_is_still_written_with_the_lock_and_one_statement(django_assert_num_queries):
+    ProgramFactory(earn_rate=Decimal("0.5"))
+    member, store = MemberFactory(), StoreFactory()
+    purchase_record(external_id="warm", store=store, member=member, purchased_at=T0, amount="10.00",
+                    source=Source.API, now=T0)
+    with django_assert_num_queries(4):
+        result = purchase_record(external_id="ZERO", store=store, member=member, purchased_at=T0,
+                                 amount="1.50", source=Source.API, now=T0)
+    assert (result.created, result.points) == (True, 0)
+    assert Purchase.objects.filter(external_id="ZERO", points=0, points_kept=0).exists()
+    assert not PointsLot.objects.filter(purchase=result.purchase).exists()
+    assert PointsAccount.objects.get(pk=member.pk).available == 5
