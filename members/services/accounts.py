@@ -42,27 +42,11 @@ from members.exceptions import (
 )
 from members.models import ConsentChange, Delivery, Member, User
 from members.services.claims import member_claim_invite_send
-from members.services.enrollment import member_enroll
+from members.services.enrollment import member_enroll, member_find_duplicate
 
 REFERRAL_CODE_LENGTH = 8
 REFERRAL_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 """Digits and capitals without the look-alikes 0/O, 1/I/L."""
-
-
-def _member_with_email(email: str, *, exclude_pk: int | None = None) -> Member | None:
-    members = Member.objects.exclude(status=Member.Status.DELETED)
-    if exclude_pk is not None:
-        members = members.exclude(pk=exclude_pk)
-    return members.annotate(e=Lower("email")).filter(e=email.strip().lower()).first() if email.strip() else None
-
-
-def _member_with_phone(phone: str, *, exclude_pk: int | None = None) -> Member | None:
-    if not phone:
-        return None
-    members = Member.objects.exclude(status=Member.Status.DELETED)
-    if exclude_pk is not None:
-        members = members.exclude(pk=exclude_pk)
-    return members.filter(phone=phone).first()
 
 
 def email_has_login(email: str, *, exclude_user_id: int | None = None) -> bool:
@@ -107,10 +91,9 @@ def member_signup_check(*, email: str, phone: str = "", referral_code: str = "")
         same_email = email and referrer.email.strip().lower() == email.strip().lower()
         if same_email or (phone and str(referrer.phone) == str(phone)):
             raise SelfReferral()
-    if _member_with_email(email) is not None:
-        raise MemberAlreadyEnrolled(field="email")
-    if _member_with_phone(str(phone or "")) is not None:
-        raise MemberAlreadyEnrolled(field="phone")
+    duplicate = member_find_duplicate(email=email, phone=str(phone or ""))
+    if duplicate is not None:
+        raise MemberAlreadyEnrolled(field=duplicate[0])
     return referrer
 
 
@@ -172,7 +155,7 @@ def member_claim(*, member_id: int, card_number: str, email: str, password: str)
         raise AccountExists()
     on_file = member.email.strip().lower()
     verified = bool(on_file) and email == on_file
-    if not verified and _member_with_email(email, exclude_pk=member.pk) is not None:
+    if not verified and member_find_duplicate(email=email, exclude_pk=member.pk) is not None:
         raise ContactTaken(field="email")
     user = User(email=email, first_name=member.first_name, last_name=member.last_name)
     password_check(password=password, user=user)
@@ -211,7 +194,7 @@ def member_email_conflict(*, user: User, email: str) -> None:
     """``ContactTaken`` (email) when a member other than ``user``'s has
     ``email``: a login may not take over another member's address."""
     own = Member.objects.filter(user=user).values_list("pk", flat=True).first()
-    if _member_with_email(email, exclude_pk=own) is not None:
+    if member_find_duplicate(email=email, exclude_pk=own) is not None:
         raise ContactTaken(field="email")
 
 

@@ -17,9 +17,15 @@ from members.exceptions import (
 from members.models import ConsentChange, Member, User
 
 
-def member_find_duplicate(*, email: str = "", phone: str = "") -> tuple[str, Member] | None:
-    """An active or blocked member with this email (any case) or phone."""
+def member_find_duplicate(
+    *, email: str = "", phone: str = "", exclude_pk: int | None = None
+) -> tuple[str, Member] | None:
+    """The member (not deleted, other than ``exclude_pk``) who already has this
+    email (any case) or phone, with the field that matched: one person, one member."""
     members = Member.objects.exclude(status=Member.Status.DELETED)
+    if exclude_pk is not None:
+        members = members.exclude(pk=exclude_pk)
+    email = email.strip()
     if email:
         found = members.annotate(email_lower=Lower("email")).filter(email_lower=email.lower()).first()
         if found:

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from members.exceptions import ContactRequired, ContactTaken
 from members.models import ConsentChange, Member, User
+from members.services.enrollment import member_find_duplicate
 
 CONSENT_FIELDS = {
     ConsentChange.Channel.EMAIL: "marketing_consent",
@@ -34,9 +35,7 @@ def member_profile_update(
     """
     locked = Member.objects.select_for_update().get(pk=member.pk)
     phone = str(phone or "")
-    if phone and Member.objects.exclude(pk=locked.pk).exclude(status=Member.Status.DELETED).filter(
-        phone=phone
-    ).exists():
+    if phone and member_find_duplicate(phone=phone, exclude_pk=locked.pk) is not None:
         raise ContactTaken(field="phone")
     if not phone and not locked.email:
         raise ContactRequired()
