@@ -44,6 +44,17 @@ def member(users):
     return users["member"].member
 
 
+@pytest.fixture
+def cashier(users):
+    return users["cashier"]
+
+
+@pytest.fixture
+def till(cashier, store):
+    """A client logged in as the cashier, on a device that chose ``store``."""
+    return client_for(cashier, store=store)
+
+
 def client_for(user, *, store=None) -> Client:
     client = Client()
     if user is not None:

@@ -12,16 +12,6 @@ from tests.web.conftest import buy, client_for
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def cashier(users):
-    return users["cashier"]
-
-
-@pytest.fixture
-def till(cashier, store):
-    return client_for(cashier, store=store)
-
-
 def member_url(member, name="till:member", **kwargs):
     return reverse(name, kwargs={"card": member.card_number, **kwargs})
 

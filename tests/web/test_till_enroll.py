@@ -8,19 +8,8 @@ from loyalty.models import TillAction
 from members.cards import card_number_is_valid
 from members.models import ConsentChange, Delivery, Member
 from tests.factories import MemberFactory, card_number
-from tests.web.conftest import client_for
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def cashier(users):
-    return users["cashier"]
-
-
-@pytest.fixture
-def till(cashier, store):
-    return client_for(cashier, store=store)
 
 
 def enroll(till, **data):

@@ -14,16 +14,6 @@ pytestmark = pytest.mark.django_db
 UNDO = "/till/undo/"
 
 
-@pytest.fixture
-def cashier(users):
-    return users["cashier"]
-
-
-@pytest.fixture
-def till(cashier, store):
-    return client_for(cashier, store=store)
-
-
 def record_purchase(till, member, amount="30.00", receipt=""):
     url = reverse("till:member", kwargs={"card": member.card_number})
     token = till.get(url).context["purchase_form"].initial["token"]
