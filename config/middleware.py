@@ -4,7 +4,7 @@ from allauth.mfa.utils import is_mfa_enabled
 from django.shortcuts import redirect
 from django.utils.functional import SimpleLazyObject
 
-from loyalty.selectors import program_get_or_none
+from loyalty.selectors import program_get_or_none, program_region
 from members.models import STAFF_ROLES
 
 EXEMPT_PREFIXES = ("/accounts/", "/static/", "/i18n/", "/media/")
@@ -45,10 +45,5 @@ class ProgramRegionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        request.phone_region = SimpleLazyObject(_program_country)
+        request.phone_region = SimpleLazyObject(program_region)
         return self.get_response(request)
-
-
-def _program_country() -> str:
-    program = program_get_or_none()
-    return program.country.code if program is not None and program.country else ""

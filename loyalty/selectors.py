@@ -31,6 +31,12 @@ def program_get_or_none() -> Program | None:
         return None
 
 
+def program_region() -> str:
+    """The program's country (ISO 3166 code): national phone numbers are read in it; "" before setup."""
+    program = program_get_or_none()
+    return program.country.code if program is not None and program.country else ""
+
+
 def local_day_start(day: dt.date, tz: ZoneInfo) -> dt.datetime:
     """The instant a calendar day starts in ``tz``."""
     return dt.datetime.combine(day, dt.time.min, tzinfo=tz)

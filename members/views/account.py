@@ -24,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.generic import FormView, TemplateView
 
-from loyalty.selectors import program_get_or_none
+from loyalty.selectors import program_get_or_none, program_region
 from members.exceptions import ClaimLinkInvalid, LoyaltyError
 from members.forms import ClaimForm, ClaimStartForm, ConsentForm, ProfileForm, form_add_service_error
 from members.middleware import language_cookie_set
@@ -72,8 +72,7 @@ class ProfileView(PortalPage, FormView):
 
     def get_form_kwargs(self) -> dict[str, Any]:
         kwargs = super().get_form_kwargs()
-        program = program_get_or_none()
-        kwargs["region"] = program.country.code if program is not None and program.country else ""
+        kwargs["region"] = program_region()
         return kwargs
 
     def get_initial(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from loyalty.forms.staff import PointsAdjustForm
 from loyalty.selectors import (
     ledger_list_for_member,
     lot_list_for_member,
-    program_get_or_none,
+    program_region,
     till_action_list_for_member,
 )
 from loyalty.services.ledger import points_adjust
@@ -42,9 +42,7 @@ class MemberListView(StaffPage, ListView):
     def get_queryset(self):
         self.search_form = MemberSearchForm(self.request.GET or None)
         query = self.search_form.cleaned_data["q"] if self.search_form.is_valid() else ""
-        program = program_get_or_none()
-        region = program.country.code if program else ""
-        return member_list_for_staff(query=query, region=region)
+        return member_list_for_staff(query=query, region=program_region())
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(search_form=self.search_form, **kwargs)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from loyalty.forms.till import TillSearchForm
-from loyalty.selectors import program_get_or_none
 from members.permissions import CashierRequired
 
 SERVICE_FIELDS = {"external_id": "receipt", "purchased_at": None, "refunded_at": None, "currency": None}
@@ -31,7 +30,3 @@ class TillPage(CashierRequired):
         context.setdefault("search_form", TillSearchForm())
         return context
 
-
-def program_region() -> str:
-    program = program_get_or_none()
-    return program.country.code if program else ""

@@ -11,12 +11,13 @@ from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
 from loyalty.forms.till import TillCardAttachForm, TillEnrollForm, TillPurchaseForm
+from loyalty.selectors import program_region
 from loyalty.services.till import (
     till_card_attach,
     till_claim_send,
     till_member_enroll,
 )
-from loyalty.views.till.base import TillPage, focus_first_error, program_region
+from loyalty.views.till.base import TillPage, focus_first_error
 from loyalty.views.till.sales import MemberView
 from members.exceptions import DuplicateMember, LoyaltyError
 from members.forms import form_add_service_error

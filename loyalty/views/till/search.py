@@ -12,7 +12,8 @@ from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
 from loyalty.forms.till import TillSearchForm
-from loyalty.views.till.base import TillPage, program_region
+from loyalty.selectors import program_region
+from loyalty.views.till.base import TillPage
 from members.permissions import till_store_remember, till_stores
 from members.selectors import member_lookup_for_till
 
