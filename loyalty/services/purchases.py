@@ -193,8 +193,8 @@ def _purchase_create(
 ) -> PurchaseResult:
     account = purchase_id = None
     if member is not None:
-        # On PostgreSQL the same statement takes the purchase's id, so that the
-        # purchase, its lines and its ledger rows are written in one more.
+        # On PostgreSQL the lock also takes the purchase's id, so that the
+        # purchase, its lines and its ledger rows then go in one statement.
         account, purchase_id = account_lock_with_id(member_id=member.pk, model=Purchase)
     purchase = Purchase(
         pk=purchase_id, external_id=external_id, store=store, member=member, purchased_at=purchased_at,
