@@ -1,10 +1,15 @@
 """How many points a purchase earns: the seam where earning rules plug in.
 
-``purchase_earning`` is a pure evaluation: it reads the purchase it is given
-and the program, writes nothing and returns the points with a breakdown per
-rule. The ledger stores the breakdown on the earn entry. Today only the base
-rate applies; the rules engine of a later issue adds its rules here, for live
-purchases, imports, previews and simulations alike.
+``purchase_earning`` is a pure evaluation: it reads the purchase it is given,
+the program and the active earning rules (cached in process memory, see
+``loyalty.services.rules``), writes nothing and returns the points with a
+breakdown per rule: the base rate first (``"rule": "base"``), then each rule
+that applied (``loyalty.rules`` defines the semantics). The ledger stores the
+breakdown on the earn entry. Live purchases and the bulk import both call it.
+
+With no active rules it costs what the base rate alone costs: no query. The
+member's first purchase and birth date are read only when an active rule
+looks at them.
 """
 
 from __future__ import annotations
@@ -13,7 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
-from loyalty.models import Program, Purchase, PurchaseLine
+from loyalty.models import Program, Purchase, PurchaseLine, Store
+from loyalty.rules import Line, MemberContext, ProgramFacts, PurchaseFacts, evaluate
+from loyalty.services.rules import ActiveRules, active_rules
+from members.models import Member
 
 
 @dataclass(frozen=True)
@@ -27,13 +35,58 @@ def base_points(amount: Decimal, earn_rate: Decimal) -> int:
     return int((amount * earn_rate).to_integral_value(rounding=ROUND_DOWN))
 
 
+def _store_tz(purchase: Purchase, active: ActiveRules) -> str:
+    if Purchase.store.is_cached(purchase):
+        return purchase.store.timezone
+    tz = active.store_timezones.get(purchase.store_id)
+    if tz is None:  # a store created after the rules were loaded
+        tz = Store.objects.values_list("timezone", flat=True).get(pk=purchase.store_id)
+    return tz
+
+
+def _member_context(purchase: Purchase, active: ActiveRules) -> MemberContext:
+    if purchase.member_id is None:
+        return MemberContext()
+    first = False
+    if active.needs_first_purchase:
+        earlier = Purchase.objects.filter(member_id=purchase.member_id, purchased_at__lt=purchase.purchased_at)
+        if purchase.pk is not None:
+            earlier = earlier.exclude(pk=purchase.pk)
+        first = not earlier.exists()
+    birth_date = None
+    if active.needs_birth_date:
+        if Purchase.member.is_cached(purchase):
+            birth_date = purchase.member.birth_date
+        else:
+            birth_date = Member.objects.values_list("birth_date", flat=True).filter(pk=purchase.member_id).first()
+    return MemberContext(is_first_purchase=first, birth_date=birth_date)
+
+
 def purchase_earning(
     *, purchase: Purchase, lines: Sequence[PurchaseLine] = (), program: Program
 ) -> Earning:
-    points = base_points(purchase.amount, program.earn_rate)
-    if points <= 0:
-        return Earning(points=0)
-    return Earning(
-        points=points,
-        breakdown=[{"rule": "base", "label": "Base rate", "points": points}],
+    active = active_rules()
+    if not active.rules:
+        points = base_points(purchase.amount, program.earn_rate)
+        if points <= 0:
+            return Earning(points=0)
+        return Earning(
+            points=points,
+            breakdown=[{"rule": "base", "label": "Base rate", "points": points}],
+        )
+    needs_tz = any(rule.needs_store_time for rule in active.rules)
+    facts = PurchaseFacts(
+        store_id=purchase.store_id,
+        store_tz=_store_tz(purchase, active) if needs_tz else "UTC",
+        purchased_at=purchase.purchased_at,
+        amount=purchase.amount,
+        lines=tuple(Line(sku=ln.sku, category=ln.category, quantity=ln.quantity, amount=ln.amount) for ln in lines),
     )
+    evaluation = evaluate(
+        purchase=facts,
+        member=_member_context(purchase, active),
+        program=ProgramFacts(earn_rate=program.earn_rate, timezone=program.timezone),
+        rules=active.rules,
+        base_label="Base rate",
+    )
+    return Earning(points=evaluation.points, breakdown=evaluation.breakdown)

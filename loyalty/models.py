@@ -430,3 +430,101 @@ class TillAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.at:%Y-%m-%d %H:%M}"
+
+
+class EarnRule(models.Model):
+    """A promotion that adds points to what the base rate gives.
+
+    Evaluated by ``loyalty.rules`` from immutable snapshots (``loyalty.services.rules``
+    loads and caches them); saved and deleted through ``rule_save`` / ``rule_delete``.
+    Tiers and segments (issue 5) are future conditions and have no fields yet.
+    """
+
+    class Kind(models.TextChoices):
+        MULTIPLIER = "multiplier", _("Multiplier on the base points")
+        PER_UNIT = "per_unit", _("Bonus per unit of matching lines")
+        FIXED = "fixed", _("Fixed bonus")
+        PERCENT = "percent", _("Extra percent of spend")
+
+    class Mode(models.TextChoices):
+        STACK = "stack", _("Stacks with other rules")
+        EXCLUSIVE = "exclusive", _("Exclusive: no rule of lower priority applies")
+        BEST_OF_GROUP = "best_of_group", _("Best of its group")
+
+    name = models.CharField(_("name"), max_length=120)
+    active = models.BooleanField(_("active"), default=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    value = models.DecimalField(
+        _("value"), max_digits=10, decimal_places=2,
+        help_text=_("The multiplier (2 doubles the base points), the points per unit, "
+                    "the fixed points or the extra percent of spend."),
+    )
+    starts_at = models.DateTimeField(_("starts at"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
+    weekdays = models.JSONField(
+        _("days of the week"), default=list, blank=True,
+        help_text=_("0 is Monday, 6 is Sunday, in the store's time zone; empty means every day."),
+    )
+    hours_start = models.TimeField(_("from (store's local time)"), null=True, blank=True)
+    hours_end = models.TimeField(
+        _("until (store's local time)"), null=True, blank=True,
+        help_text=_("Excluded; an end before the start runs past midnight."),
+    )
+    stores = models.ManyToManyField(
+        Store, verbose_name=_("stores"), blank=True, related_name="+",
+        help_text=_("Empty means every store."),
+    )
+    categories = models.JSONField(_("product categories"), default=list, blank=True)
+    skus = models.JSONField(_("SKUs"), default=list, blank=True)
+    min_spend = models.DecimalField(_("minimum spend"), null=True, blank=True, **MONEY)
+    first_purchase_only = models.BooleanField(_("first purchase only"), default=False)
+    birthday_week = models.BooleanField(
+        _("birthday week only"), default=False,
+        help_text=_("From three days before to three days after the member's birthday."),
+    )
+    priority = models.IntegerField(_("priority"), default=0, help_text=_("Higher goes first."))
+    mode = models.CharField(_("stacking"), max_length=16, choices=Mode.choices, default=Mode.STACK)
+    group = models.CharField(_("group"), max_length=64, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("earning rule")
+        verbose_name_plural = _("earning rules")
+        ordering = ["-priority", "pk"]
+        constraints = [models.CheckConstraint(condition=Q(value__gt=0), name="earnrule_value_positive")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, ValidationError] = {}
+        if self.value is not None:
+            if self.value <= 0:
+                errors["value"] = ValidationError(_("The value must be above zero."), code="value_not_positive")
+            elif self.kind == self.Kind.MULTIPLIER and self.value < 1:
+                errors["value"] = ValidationError(
+                    _("A multiplier below 1 would take points away."), code="multiplier_below_one"
+                )
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            errors["ends_at"] = ValidationError(_("The end must come after the start."), code="end_before_start")
+        if (self.hours_start is None) != (self.hours_end is None):
+            errors["hours_end"] = ValidationError(
+                _("Give both the start and the end of the hours, or neither."), code="hours_incomplete"
+            )
+        elif self.hours_start is not None and self.hours_start == self.hours_end:
+            errors["hours_end"] = ValidationError(_("The hours must not be empty."), code="hours_empty")
+        days = self.weekdays if isinstance(self.weekdays, list) else None
+        if days is None or any(type(day) is not int or not 0 <= day <= 6 for day in days):
+            errors["weekdays"] = ValidationError(
+                _("Days of the week are numbers from 0 (Monday) to 6 (Sunday)."), code="invalid_weekdays"
+            )
+        for name in ("categories", "skus"):
+            items = getattr(self, name)
+            if not isinstance(items, list) or not all(isinstance(item, str) and item for item in items):
+                errors[name] = ValidationError(_("Give a list of names."), code="invalid_list")
+        if self.min_spend is not None and self.min_spend < 0:
+            errors["min_spend"] = ValidationError(_("The minimum spend cannot be negative."), code="negative_spend")
+        if self.mode == self.Mode.BEST_OF_GROUP and not self.group:
+            errors["group"] = ValidationError(_("Name the group this rule competes in."), code="group_missing")
+        if errors:
+            raise ValidationError(errors)
