@@ -14,7 +14,7 @@ looks at them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
@@ -44,11 +44,13 @@ def _store_tz(purchase: Purchase, active: ActiveRules) -> str:
     return tz
 
 
-def _member_context(purchase: Purchase, active: ActiveRules) -> MemberContext:
+def _member_context(
+    purchase: Purchase, active: ActiveRules, earlier_unsaved: Callable[[], bool] | None
+) -> MemberContext:
     if purchase.member_id is None:
         return MemberContext()
     first = False
-    if active.needs_first_purchase:
+    if active.needs_first_purchase and not (earlier_unsaved is not None and earlier_unsaved()):
         earlier = Purchase.objects.filter(member_id=purchase.member_id, purchased_at__lt=purchase.purchased_at)
         if purchase.pk is not None:
             earlier = earlier.exclude(pk=purchase.pk)
@@ -63,8 +65,18 @@ def _member_context(purchase: Purchase, active: ActiveRules) -> MemberContext:
 
 
 def purchase_earning(
-    *, purchase: Purchase, lines: Sequence[PurchaseLine] = (), program: Program
+    *,
+    purchase: Purchase,
+    lines: Sequence[PurchaseLine] = (),
+    program: Program,
+    earlier_unsaved: Callable[[], bool] | None = None,
 ) -> Earning:
+    """The points ``purchase`` earns, with their breakdown; writes nothing.
+
+    ``earlier_unsaved`` tells whether the member has an earlier purchase the
+    database does not hold yet (the bulk path's queued rows); it is called
+    only when an active rule is for first purchases.
+    """
     active = active_rules()
     if not active.rules:
         points = base_points(purchase.amount, program.earn_rate)
@@ -84,7 +96,7 @@ def purchase_earning(
     )
     evaluation = evaluate(
         purchase=facts,
-        member=_member_context(purchase, active),
+        member=_member_context(purchase, active, earlier_unsaved),
         program=ProgramFacts(earn_rate=program.earn_rate, timezone=program.timezone),
         rules=active.rules,
         base_label="Base rate",

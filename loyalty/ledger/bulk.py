@@ -669,7 +669,10 @@ class BulkLedger:
         purchase = BulkPurchase(row=row)
         if member_id is not None:
             account = self._account(member_id, purchased_at)
-            earning = purchase_earning(purchase=row, lines=line_rows, program=self.program)
+            earning = purchase_earning(
+                purchase=row, lines=line_rows, program=self.program,
+                earlier_unsaved=lambda: any(queued.row.member_id == member_id for queued in self._purchases),
+            )
             row.points = row.points_kept = earning.points
             if earning.points:
                 entry = account.ledger.credit(

@@ -1,0 +1,197 @@
+"""Earning rules in the earn paths: the model's checks, the cached active rules, the
+live and bulk paths giving the same points and breakdown."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from loyalty.earning import purchase_earning
+from loyalty.ledger.bulk import BulkLedger
+from loyalty.models import EarnRule, LedgerEntry, Purchase, Source
+from loyalty.services.program import program_get
+from loyalty.services.purchases import LineInput, purchase_record
+from loyalty.services.rules import active_rules, rule_delete, rule_save
+from tests.factories import MemberFactory, ProgramFactory, StoreFactory
+
+pytestmark = pytest.mark.django_db
+
+T0 = dt.datetime(2025, 6, 2, 9, 30, tzinfo=dt.UTC)  # Monday 11:30 in Warsaw
+LINES = [LineInput(sku="BEANS", category="coffee", quantity=Decimal("2"), amount=Decimal("30.00")),
+         LineInput(sku="MUG", category="kitchen", amount=Decimal("15.50"))]
+
+
+def make_rule(**kwargs) -> EarnRule:
+    stores = kwargs.pop("stores", None)
+    fields = {"name": "Promo", "kind": EarnRule.Kind.FIXED, "value": Decimal("10")} | kwargs
+    return rule_save(rule=EarnRule(**fields), stores=stores)
+
+
+def record(external_id, *, member, store, at=T0, amount="45.50", lines=LINES):
+    return purchase_record(external_id=external_id, store=store, member=member, purchased_at=at, amount=amount,
+                           lines=lines, source=Source.API, now=at + dt.timedelta(minutes=1))
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"value": Decimal("0")}, "value"),
+        ({"kind": EarnRule.Kind.MULTIPLIER, "value": Decimal("0.5")}, "value"),
+        ({"starts_at": T0, "ends_at": T0}, "ends_at"),
+        ({"weekdays": [7]}, "weekdays"),
+        ({"weekdays": ["1"]}, "weekdays"),
+        ({"hours_start": dt.time(9)}, "hours_end"),
+        ({"hours_start": dt.time(9), "hours_end": dt.time(9)}, "hours_end"),
+        ({"categories": "coffee"}, "categories"),
+        ({"mode": EarnRule.Mode.BEST_OF_GROUP}, "group"),
+    ],
+)
+def test_contradictory_settings_are_refused(fields, field):
+    with pytest.raises(ValidationError) as caught:
+        make_rule(**fields)
+    assert field in caught.value.message_dict
+    assert not EarnRule.objects.exists()
+
+
+def test_a_live_purchase_stores_the_breakdown_base_first():
+    ProgramFactory()
+    member, store = MemberFactory(), StoreFactory()
+    double = make_rule(name="Double Monday", kind=EarnRule.Kind.MULTIPLIER, value=Decimal("2"), weekdays=[0])
+    beans = make_rule(name="+5 a bag", kind=EarnRule.Kind.PER_UNIT, value=Decimal("5"), categories=["coffee"],
+                      priority=1)
+    result = record("P1", member=member, store=store)
+    assert result.points == 45 + 10 + 45
+    entry = LedgerEntry.objects.get(purchase=result.purchase, kind=LedgerEntry.Kind.EARN)
+    assert entry.breakdown == [
+        {"rule": "base", "label": "Base rate", "points": 45},
+        {"rule": beans.pk, "label": "+5 a bag", "points": 10},
+        {"rule": double.pk, "label": "Double Monday", "points": 45},
+    ]
+
+
+def test_store_conditions_and_local_hours_use_the_purchase_store():
+    ProgramFactory()
+    member, warsaw, new_york = MemberFactory(), StoreFactory(), StoreFactory(timezone="America/New_York")
+    make_rule(hours_start=dt.time(11), hours_end=dt.time(12), stores=[warsaw, new_york])
+    assert record("W", member=member, store=warsaw).points == 45 + 10
+    assert record("N", member=member, store=new_york).points == 45  # 05:30 in New York
+
+
+def test_the_first_purchase_bonus_is_given_once():
+    ProgramFactory()
+    member, store = MemberFactory(), StoreFactory()
+    make_rule(first_purchase_only=True, value=Decimal("50"))
+    assert record("P1", member=member, store=store).points == 95
+    assert record("P2", member=member, store=store, at=T0 + dt.timedelta(days=1)).points == 45
+    # a purchase imported later but made before the first one was the first
+    assert record("P0", member=member, store=store, at=T0 - dt.timedelta(days=1)).points == 95
+
+
+def test_the_birthday_week_bonus_reads_the_member():
+    ProgramFactory()
+    store = StoreFactory()
+    make_rule(birthday_week=True, value=Decimal("20"))
+    assert record("B1", member=MemberFactory(birth_date=dt.date(1990, 6, 4)), store=store).points == 65
+    assert record("B2", member=MemberFactory(birth_date=dt.date(1990, 7, 4)), store=store).points == 45
+
+
+def test_history_is_earned_under_the_rules_in_force_at_purchased_at():
+    ProgramFactory()
+    member, store = MemberFactory(), StoreFactory()
+    make_rule(starts_at=T0 - dt.timedelta(days=7), ends_at=T0)
+    assert record("OLD", member=member, store=store, at=T0 - dt.timedelta(days=1)).points == 55
+    assert record("NOW", member=member, store=store).points == 45
+
+
+def test_saving_and_deleting_a_rule_through_the_service_reaches_the_next_earn():
+    ProgramFactory()
+    member, store = MemberFactory(), StoreFactory()
+    assert record("P1", member=member, store=store).points == 45
+    rule = make_rule()
+    assert record("P2", member=member, store=store).points == 55
+    rule.value = Decimal("30")
+    rule_save(rule=rule)
+    assert record("P3", member=member, store=store).points == 75
+    rule.active = False
+    rule_save(rule=rule)
+    assert record("P4", member=member, store=store).points == 45
+    rule.active = True
+    rule_save(rule=rule)
+    rule_delete(rule=rule)
+    assert record("P5", member=member, store=store).points == 45
+
+
+def test_fifty_rules_cost_no_query_per_rule(django_assert_num_queries):
+    ProgramFactory()
+    member, store = MemberFactory(), StoreFactory()
+    for n in range(50):
+        make_rule(name=f"R{n}", value=Decimal("1"), weekdays=[n % 7], hours_start=dt.time(8), hours_end=dt.time(20),
+                  categories=["coffee"] if n % 2 else [], stores=[store] if n % 3 else None,
+                  min_spend=Decimal("10"), priority=n % 5)
+    assert len(active_rules().rules) == 50
+    program = program_get()
+    purchase = Purchase(store_id=store.pk, member_id=member.pk, purchased_at=T0, amount=Decimal("45.50"))
+    with django_assert_num_queries(0):
+        earning = purchase_earning(purchase=purchase, program=program)
+    assert earning.points == 45 + sum(1 for n in range(50) if n % 7 == 0 and n % 2 == 0)
+
+
+def test_reloading_the_rules_is_a_fixed_number_of_queries(django_assert_num_queries):
+    store = StoreFactory()
+    for n in range(50):
+        make_rule(name=f"R{n}", stores=[store], hours_start=dt.time(8), hours_end=dt.time(20))
+    with django_assert_num_queries(3):  # the rules, their stores, the stores' time zones
+        active_rules()
+
+
+def test_a_first_purchase_rule_costs_one_query_and_others_none(django_assert_num_queries):
+    ProgramFactory()
+    member, store = MemberFactory(), StoreFactory()
+    make_rule()
+    program = program_get()
+    purchase = Purchase(store=store, member=member, purchased_at=T0, amount=Decimal("45.50"))
+    active_rules()
+    with django_assert_num_queries(0):
+        purchase_earning(purchase=purchase, program=program)
+    make_rule(first_purchase_only=True)
+    active_rules()
+    with django_assert_num_queries(1):
+        assert purchase_earning(purchase=purchase, program=program).points == 65
+
+
+def bulk_import(program, member, store, purchases):
+    with BulkLedger(program=program, source=Source.IMPORT, now=T0 + dt.timedelta(days=30), threaded=False) as bulk:
+        bulk.accounts_prepare([member.pk])
+        for external_id, at in purchases:
+            bulk.purchase_add(external_id=external_id, store_id=store.pk, member_id=member.pk, purchased_at=at,
+                              amount=Decimal("45.50"), lines=LINES)
+        bulk.account_close(member.pk)
+
+
+def test_the_bulk_path_earns_what_the_live_path_earns():
+    ProgramFactory()
+    store = StoreFactory()
+    live, bulk = MemberFactory(birth_date=dt.date(1990, 6, 3)), MemberFactory(birth_date=dt.date(1990, 6, 3))
+    make_rule(name="Welcome", first_purchase_only=True, value=Decimal("50"), mode=EarnRule.Mode.EXCLUSIVE, priority=5)
+    make_rule(name="Birthday", birthday_week=True, value=Decimal("20"), mode=EarnRule.Mode.BEST_OF_GROUP, group="g")
+    make_rule(name="Beans", kind=EarnRule.Kind.PER_UNIT, value=Decimal("15"), categories=["coffee"],
+              mode=EarnRule.Mode.BEST_OF_GROUP, group="g")
+    make_rule(name="Lunch", hours_start=dt.time(11), hours_end=dt.time(14), kind=EarnRule.Kind.PERCENT,
+              value=Decimal("10"))
+    times = [("1", T0), ("2", T0 + dt.timedelta(hours=1)), ("3", T0 + dt.timedelta(hours=3))]
+    for external_id, at in times:
+        record(f"live-{external_id}", member=live, store=store, at=at)
+    bulk_import(program_get(), bulk, store, [(f"bulk-{external_id}", at) for external_id, at in times])
+
+    def earned(member):
+        return [
+            (purchase.points, [item["label"] for item in purchase.entries.get(kind="earn").breakdown])
+            for purchase in Purchase.objects.filter(member=member).order_by("purchased_at")
+        ]
+
+    assert earned(live) == earned(bulk) == [
+        (95, ["Base rate", "Welcome"]),  # exclusive: nothing of lower priority
+        (79, ["Base rate", "Beans", "Lunch"]),  # 12:30 local; Beans (30) beats Birthday (20)
+        (75, ["Base rate", "Beans"]),  # 14:30 local: no lunch
+    ]
