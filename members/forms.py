@@ -120,8 +120,8 @@ def phone_clean(value: str, *, region: str) -> str:
     normalised = phone_normalise(value, region=region)
     if normalised is None:
         raise forms.ValidationError(
-            _("Enter a valid phone number, e.g. %(example)s."), code="invalid_phone",
-            params={"example": phone_example(region)},
+            _("%(value)s is not a valid phone number; write it like %(example)s."), code="invalid_phone",
+            params={"value": value, "example": phone_example(region)},
         )
     return normalised
 

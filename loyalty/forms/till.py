@@ -17,8 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from loyalty.forms.common import NoTagHelper
 from loyalty.models import Purchase
 from members.cards import card_number_is_valid
+from members.forms import phone_clean
 from members.models import Member
-from members.selectors import phone_normalise
 
 # -- the till ------------------------------------------------------------------
 
@@ -177,15 +177,7 @@ class TillEnrollForm(forms.Form):
         )
 
     def clean_phone(self) -> str:
-        value = self.cleaned_data["phone"].strip()
-        if not value:
-            return ""
-        phone = phone_normalise(value, region=self.region)
-        if phone is None:
-            raise forms.ValidationError(
-                _("%(value)s is not a valid phone number."), code="invalid_phone", params={"value": value}
-            )
-        return phone
+        return phone_clean(self.cleaned_data["phone"], region=self.region)
 
     def clean_card_number(self) -> str:
         value = "".join(self.cleaned_data["card_number"].split())
