@@ -66,6 +66,22 @@ class Program(models.Model):
     require_staff_2fa = models.BooleanField(
         _("require two-factor authentication for staff"), default=False
     )
+    tier_metric = models.CharField(
+        _("tiers qualify by"), max_length=8, default="spend",
+        choices=[("spend", _("Spend")), ("points", _("Points earned"))],
+        help_text=_("What a member's tier is measured by over the qualification window."),
+    )
+    tier_window_months = models.PositiveIntegerField(
+        _("tier qualification window (months)"), default=12, validators=[MinValueValidator(1)],
+        help_text=_("Spend or points of this many months, ending today, count towards a tier."),
+    )
+    tier_grace_days = models.PositiveIntegerField(
+        _("tier grace period (days)"), default=30,
+        help_text=_(
+            "A member who no longer qualifies at a review keeps the tier this many days "
+            "more; the first review after that moves them down."
+        ),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -437,14 +453,28 @@ class EarnRule(models.Model):
 
     Evaluated by ``loyalty.rules`` from immutable snapshots (``loyalty.services.rules``
     loads and caches them); saved and deleted through ``rule_save`` / ``rule_delete``.
-    Tiers and segments (issue 5) are future conditions and have no fields yet.
+    Only ``active`` rules earn; a paused rule can be resumed, an archived one is
+    kept for the breakdowns and reports that name it.
     """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
+        ARCHIVED = "archived", _("Archived")
+
+    class CapPeriod(models.TextChoices):
+        RULE = "rule", _("While the rule runs")
+        DAY = "day", _("Per day")
+        WEEK = "week", _("Per week")
+        MONTH = "month", _("Per month")
+        YEAR = "year", _("Per year")
 
     class Kind(models.TextChoices):
         MULTIPLIER = "multiplier", _("Multiplier on the base points")
         PER_UNIT = "per_unit", _("Bonus per unit of matching lines")
         FIXED = "fixed", _("Fixed bonus")
         PERCENT = "percent", _("Extra percent of spend")
+        STAMPS = "stamps", _("Stamp card")
 
     class Mode(models.TextChoices):
         STACK = "stack", _("Stacks with other rules")
@@ -452,12 +482,16 @@ class EarnRule(models.Model):
         BEST_OF_GROUP = "best_of_group", _("Best of its group")
 
     name = models.CharField(_("name"), max_length=120)
-    active = models.BooleanField(_("active"), default=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     value = models.DecimalField(
         _("value"), max_digits=10, decimal_places=2,
         help_text=_("The multiplier (2 doubles the base points), the points per unit, "
-                    "the fixed points or the extra percent of spend."),
+                    "the fixed points, the extra percent of spend, or the points a full stamp card gives."),
+    )
+    stamps_needed = models.PositiveIntegerField(
+        _("stamps per card"), null=True, blank=True, validators=[MinValueValidator(2)],
+        help_text=_("Stamp cards: matching items (or visits, when no category or SKU is named) that fill a card."),
     )
     starts_at = models.DateTimeField(_("starts at"), null=True, blank=True)
     ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
@@ -474,6 +508,14 @@ class EarnRule(models.Model):
         Store, verbose_name=_("stores"), blank=True, related_name="+",
         help_text=_("Empty means every store."),
     )
+    tiers = models.ManyToManyField(
+        "Tier", verbose_name=_("tiers"), blank=True, related_name="+",
+        help_text=_("Empty means every member, with or without a tier."),
+    )
+    segments = models.JSONField(
+        _("segments"), default=list, blank=True,
+        help_text=_("Ids of saved segments; the member must be in one of them. Empty means everyone."),
+    )
     categories = models.JSONField(_("product categories"), default=list, blank=True)
     skus = models.JSONField(_("SKUs"), default=list, blank=True)
     min_spend = models.DecimalField(_("minimum spend"), null=True, blank=True, **MONEY)
@@ -485,6 +527,17 @@ class EarnRule(models.Model):
     priority = models.IntegerField(_("priority"), default=0, help_text=_("Higher goes first."))
     mode = models.CharField(_("stacking"), max_length=16, choices=Mode.choices, default=Mode.STACK)
     group = models.CharField(_("group"), max_length=64, blank=True)
+    member_cap = models.PositiveIntegerField(
+        _("points cap per member"), null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text=_("The most points this rule gives one member in each period below; empty: no cap."),
+    )
+    member_cap_period = models.CharField(
+        _("cap period"), max_length=8, choices=CapPeriod.choices, default=CapPeriod.RULE,
+    )
+    budget = models.PositiveIntegerField(
+        _("total points budget"), null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text=_("The most points this rule gives in all; once spent the rule stops. Empty: no budget."),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -492,6 +545,7 @@ class EarnRule(models.Model):
         verbose_name_plural = _("earning rules")
         ordering = ["-priority", "pk"]
         constraints = [models.CheckConstraint(condition=Q(value__gt=0), name="earnrule_value_positive")]
+        indexes = [models.Index(fields=["status"], name="earnrule_status")]
 
     def __str__(self) -> str:
         return self.name
@@ -524,7 +578,247 @@ class EarnRule(models.Model):
                 errors[name] = ValidationError(_("Give a list of names."), code="invalid_list")
         if self.min_spend is not None and self.min_spend < 0:
             errors["min_spend"] = ValidationError(_("The minimum spend cannot be negative."), code="negative_spend")
+        if self.kind == self.Kind.STAMPS and not self.stamps_needed:
+            errors["stamps_needed"] = ValidationError(
+                _("Say how many stamps fill a card."), code="stamps_needed_missing"
+            )
+        segments = self.segments if isinstance(self.segments, list) else None
+        if segments is None or any(type(item) is not int or item <= 0 for item in segments):
+            errors["segments"] = ValidationError(_("Give a list of segment ids."), code="invalid_segments")
         if self.mode == self.Mode.BEST_OF_GROUP and not self.group:
             errors["group"] = ValidationError(_("Name the group this rule competes in."), code="group_missing")
         if errors:
             raise ValidationError(errors)
+
+
+class Tier(models.Model):
+    """A level of the program (Silver, Gold, Platinum), or a paid VIP level.
+
+    ``rank`` orders the tiers (higher is better). A qualifying tier is reached
+    when the member's spend or points (``Program.tier_metric``) over the last
+    ``Program.tier_window_months`` reach ``threshold``; a paid tier
+    (``is_paid``) has no threshold and is granted by a fee (``VipFee``) for
+    ``period_months``. ``name`` and ``benefits`` are translated
+    (django-modeltranslation: ``name_en``, ``name_pl``, ...). Changed through
+    ``loyalty.services.tiers``.
+    """
+
+    code = models.SlugField(
+        _("code"), max_length=32, unique=True,
+        help_text=_("Short code used by program files and the API, e.g. gold."),
+    )
+    name = models.CharField(_("name"), max_length=80)
+    benefits = models.TextField(
+        _("benefits"), blank=True, help_text=_("One benefit per line, shown to members."),
+    )
+    rank = models.PositiveSmallIntegerField(_("rank"), help_text=_("Higher ranks are better tiers."))
+    threshold = models.DecimalField(
+        _("threshold"), null=True, blank=True, **MONEY,
+        help_text=_("Spend (or points) over the window that reaches this tier; empty for a paid tier."),
+    )
+    multiplier = models.DecimalField(
+        _("earn multiplier"), max_digits=5, decimal_places=2, default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("1"))],
+        help_text=_("Base points are multiplied by this (1.5 gives half as many again)."),
+    )
+    is_paid = models.BooleanField(
+        _("paid tier"), default=False, help_text=_("Granted by a fee for a period rather than by spend."),
+    )
+    fee = models.DecimalField(_("fee"), null=True, blank=True, **MONEY)
+    period_months = models.PositiveIntegerField(
+        _("period (months)"), null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text=_("How long a paid tier lasts after its fee."),
+    )
+    archived = models.BooleanField(_("archived"), default=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+        ordering = ["rank"]
+        constraints = [
+            models.UniqueConstraint(fields=["rank"], name="tier_rank_unique"),
+            models.CheckConstraint(condition=Q(multiplier__gte=1), name="tier_multiplier_at_least_one"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def benefit_list(self) -> list[str]:
+        return [line.strip() for line in self.benefits.splitlines() if line.strip()]
+
+
+class MemberTier(models.Model):
+    """A member's current tier, kept by ``loyalty.services.tiers``.
+
+    ``grace_until`` is set by a review that found the member below the tier:
+    the first review after it moves them down. ``vip_until`` is when a paid
+    tier ends (the expiry task then puts the member on the tier they qualify
+    for). Written under the member's ``PointsAccount`` lock.
+    """
+
+    member = models.OneToOneField(
+        "members.Member", primary_key=True, on_delete=models.CASCADE, related_name="tier_status"
+    )
+    tier = models.ForeignKey(
+        Tier, verbose_name=_("tier"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    since = models.DateTimeField(_("since"), default=timezone.now)
+    grace_until = models.DateTimeField(_("grace until"), null=True, blank=True)
+    vip_until = models.DateTimeField(_("paid tier until"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("member tier")
+        verbose_name_plural = _("member tiers")
+        indexes = [
+            models.Index(fields=["tier"], name="member_tier_tier"),
+            models.Index(fields=["vip_until"], name="member_tier_vip", condition=Q(vip_until__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.tier_id}"
+
+
+class TierChange(models.Model):
+    """The tier history of a member: every move up, down, paid or expired."""
+
+    class Reason(models.TextChoices):
+        QUALIFIED = "qualified", _("Qualified")
+        GRACE = "grace", _("Below the threshold: grace period started")
+        REVIEW = "review", _("Moved down at the review")
+        VIP = "vip", _("Paid tier")
+        VIP_EXPIRED = "vip_expired", _("Paid tier ended")
+        STAFF = "staff", _("Set by staff")
+
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("member"), on_delete=models.CASCADE, related_name="tier_changes"
+    )
+    from_tier = models.ForeignKey(
+        Tier, verbose_name=_("from"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    to_tier = models.ForeignKey(
+        Tier, verbose_name=_("to"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier changes")
+        indexes = [models.Index(fields=["member", "-at"], name="tier_change_member")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.from_tier_id} -> {self.to_tier_id}"
+
+
+class VipFee(models.Model):
+    """A fee paid for a paid tier: revenue in reports, never points.
+
+    Taken once per ``external_id`` (the same id with other data is refused).
+    """
+
+    external_id = models.CharField(_("external id"), max_length=64)
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("member"), on_delete=models.PROTECT, related_name="vip_fees"
+    )
+    tier = models.ForeignKey(Tier, verbose_name=_("tier"), on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(_("amount"), **MONEY)
+    currency = models.CharField(_("currency"), max_length=3)
+    paid_at = models.DateTimeField(_("paid at"))
+    valid_until = models.DateTimeField(_("valid until"))
+    store = models.ForeignKey(
+        Store, verbose_name=_("store"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    source = models.CharField(_("source"), max_length=8, choices=Source.choices)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+    payload_hash = models.CharField(max_length=64, editable=False)
+
+    class Meta:
+        verbose_name = _("paid tier fee")
+        verbose_name_plural = _("paid tier fees")
+        indexes = [models.Index(fields=["paid_at"], name="vip_fee_paid_at")]
+        constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="vip_fee_external_id_unique"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="vip_fee_amount_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class RuleUsage(models.Model):
+    """Points a budgeted earning rule has given: in all (``scope="total"``) or to
+    one member in one period (``scope="m<member id>:<period start>"``).
+
+    Written only by ``loyalty.services.budgets`` under row locks, in the earn's
+    transaction.
+    """
+
+    rule = models.ForeignKey("EarnRule", on_delete=models.CASCADE, related_name="usage")
+    scope = models.CharField(max_length=48)
+    points = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("rule usage")
+        verbose_name_plural = _("rule usage")
+        constraints = [models.UniqueConstraint(fields=["rule", "scope"], name="rule_usage_scope_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} {self.scope}: {self.points}"
+
+
+class StampCard(models.Model):
+    """A member's card of a stamp rule: ``stamps`` on the current card and the
+    cards ``completed`` so far. Kept by ``loyalty.services.stamps`` under the
+    member's ``PointsAccount`` lock."""
+
+    member = models.ForeignKey(
+        "members.Member", verbose_name=_("member"), on_delete=models.CASCADE, related_name="stamp_cards"
+    )
+    rule = models.ForeignKey("EarnRule", verbose_name=_("rule"), on_delete=models.CASCADE, related_name="cards")
+    stamps = models.PositiveIntegerField(_("stamps"), default=0)
+    completed = models.PositiveIntegerField(_("cards completed"), default=0)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("stamp card")
+        verbose_name_plural = _("stamp cards")
+        constraints = [models.UniqueConstraint(fields=["member", "rule"], name="stamp_card_member_rule")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}/{self.rule_id}: {self.stamps}"
+
+
+class ActionBonus(models.Model):
+    """Points for an action rather than a purchase, each granted once per occasion
+    (``loyalty.services.bonuses``)."""
+
+    class Kind(models.TextChoices):
+        SIGNUP = "signup", _("Sign-up")
+        PROFILE = "profile", _("Completed profile")
+        REFERRER = "referrer", _("Referral: the member who referred")
+        REFERRED = "referred", _("Referral: the new member")
+        REVIEW = "review", _("Review")
+        BIRTHDAY = "birthday", _("Birthday")
+        ANNIVERSARY = "anniversary", _("Enrollment anniversary")
+
+    kind = models.CharField(_("action"), max_length=16, choices=Kind.choices, unique=True)
+    points = models.PositiveIntegerField(_("points"), validators=[MinValueValidator(1)])
+    active = models.BooleanField(_("active"), default=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("action bonus")
+        verbose_name_plural = _("action bonuses")
+        ordering = ["kind"]
+
+    def __str__(self) -> str:
+        return self.get_kind_display()

@@ -19,6 +19,7 @@ SECRET_KEY = env("SECRET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 
 INSTALLED_APPS = [
+    "modeltranslation",  # before the admin, which it extends
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -131,6 +132,11 @@ MFA_TOTP_ISSUER = env("MFA_TOTP_ISSUER", default="Loyalty portal")
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("pl", _("Polish")), ("ro", _("Romanian"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Staff-entered text shown to members (tier names and benefits, rewards) is
+# kept per language by django-modeltranslation (``<app>/translation.py``); an
+# empty translation falls back to English.
+MODELTRANSLATION_DEFAULT_LANGUAGE = "en"
+MODELTRANSLATION_FALLBACK_LANGUAGES = ("en",)
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -2,12 +2,9 @@
 
 ``active_rules()`` is on the path of every earn. Like ``program_get`` it keeps
 this process's copy of the active rules (immutable ``RuleSnapshot`` objects)
-while Django's cache holds the same version string; the version is derived
-from the rules themselves (their ids and ``updated_at``), so a process that
-read old rows can never publish them under a new version. ``rule_save`` and
-``rule_delete`` clear the version (now and at commit): every process then
-reads the rules again on its next earn; with a per-process cache other
-processes see a change within ``RULES_CACHE_SECONDS``.
+in a ``ProcessCache``, versioned by the rules' ids and ``updated_at``.
+``rule_save`` and ``rule_delete`` clear the version (now and at commit):
+every process then reads the rules again on its next earn.
 """
 
 from __future__ import annotations
@@ -15,10 +12,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from django.core.cache import cache
 from django.db import transaction
 
 from loyalty.models import EarnRule, Store
+from loyalty.process_cache import ProcessCache
 from loyalty.rules import RuleSnapshot
 
 RULES_CACHE_KEY = "loyalty:earn-rules:v1"
@@ -40,9 +37,6 @@ class ActiveRules:
         return any(rule.birthday_week for rule in self.rules)
 
 
-_in_process: ActiveRules | None = None
-
-
 def rule_snapshot(rule: EarnRule) -> RuleSnapshot:
     return RuleSnapshot(
         id=rule.pk, name=rule.name, kind=rule.kind, value=rule.value, priority=rule.priority,
@@ -55,8 +49,9 @@ def rule_snapshot(rule: EarnRule) -> RuleSnapshot:
     )
 
 
-def _load() -> ActiveRules:
-    rows = list(EarnRule.objects.filter(active=True).prefetch_related("stores").order_by("-priority", "pk"))
+def _load() -> tuple[str, ActiveRules]:
+    active = EarnRule.objects.filter(status=EarnRule.Status.ACTIVE)
+    rows = list(active.prefetch_related("stores").order_by("-priority", "pk"))
     rules = tuple(rule_snapshot(row) for row in rows)
     digest = hashlib.sha1(
         ";".join(f"{row.pk}@{row.updated_at.isoformat()}" for row in rows).encode(), usedforsecurity=False
@@ -64,7 +59,10 @@ def _load() -> ActiveRules:
     timezones: dict[int, str] = {}
     if any(rule.needs_store_time for rule in rules):
         timezones = dict(Store.objects.values_list("pk", "timezone"))
-    return ActiveRules(version=digest, rules=rules, store_timezones=timezones)
+    return digest, ActiveRules(version=digest, rules=rules, store_timezones=timezones)
+
+
+_active = ProcessCache(key=RULES_CACHE_KEY, load=_load, timeout=RULES_CACHE_SECONDS)
 
 
 def active_rules() -> ActiveRules:
@@ -72,22 +70,11 @@ def active_rules() -> ActiveRules:
 
     Read-only: the snapshots are shared by every caller in the process.
     """
-    global _in_process
-    cached = cache.get(RULES_CACHE_KEY)
-    local = _in_process
-    if local is not None and cached is not None and local.version == cached:
-        return local
-    loaded = _load()
-    if cached != loaded.version:
-        cache.set(RULES_CACHE_KEY, loaded.version, timeout=RULES_CACHE_SECONDS)
-    _in_process = loaded
-    return loaded
+    return _active.get()
 
 
 def rules_cache_clear() -> None:
-    global _in_process
-    _in_process = None
-    cache.delete(RULES_CACHE_KEY)
+    _active.clear()
 
 
 @transaction.atomic

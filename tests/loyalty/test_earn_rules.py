@@ -113,10 +113,10 @@ def test_saving_and_deleting_a_rule_through_the_service_reaches_the_next_earn():
     rule.value = Decimal("30")
     rule_save(rule=rule)
     assert record("P3", member=member, store=store).points == 75
-    rule.active = False
+    rule.status = EarnRule.Status.PAUSED
     rule_save(rule=rule)
     assert record("P4", member=member, store=store).points == 45
-    rule.active = True
+    rule.status = EarnRule.Status.ACTIVE
     rule_save(rule=rule)
     rule_delete(rule=rule)
     assert record("P5", member=member, store=store).points == 45
