@@ -413,6 +413,7 @@ class TillAction(models.Model):
         CLAIM_SENT = "claim", _("Sent an account-claim link")
         PURCHASE = "purchase", _("Recorded a purchase")
         REFUND = "refund", _("Recorded a refund")
+        VIP_FEE = "vip", _("Took a paid tier fee")
         UNDO = "undo", _("Undid an action")
 
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
@@ -430,6 +431,9 @@ class TillAction(models.Model):
     )
     refund = models.ForeignKey(
         Refund, verbose_name=_("refund"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    vip_fee = models.ForeignKey(
+        "VipFee", verbose_name=_("paid tier fee"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     undo_of = models.OneToOneField(
         "self", verbose_name=_("undoes"), null=True, blank=True,

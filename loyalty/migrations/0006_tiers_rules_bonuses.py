@@ -277,4 +277,14 @@ class Migration(migrations.Migration):
             model_name='vipfee',
             constraint=models.CheckConstraint(condition=models.Q(('amount__gte', 0)), name='vip_fee_amount_not_negative'),
         ),
+        migrations.AddField(
+            model_name='tillaction',
+            name='vip_fee',
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='loyalty.vipfee', verbose_name='paid tier fee'),
+        ),
+        migrations.AlterField(
+            model_name='tillaction',
+            name='kind',
+            field=models.CharField(choices=[('enroll', 'Enrolled a member'), ('card', 'Attached a card'), ('claim', 'Sent an account-claim link'), ('purchase', 'Recorded a purchase'), ('refund', 'Recorded a refund'), ('vip', 'Took a paid tier fee'), ('undo', 'Undid an action')], max_length=16, verbose_name='kind'),
+        ),
     ]
