@@ -66,3 +66,17 @@ class MemberFactory(DjangoModelFactory):
     last_name = factory.Faker("last_name")
     email = factory.Sequence(lambda n: f"member{n}@example.com")
     enrolled_at = factory.LazyFunction(lambda: timezone.now() - dt.timedelta(days=400))
+
+
+class TierFactory(DjangoModelFactory):
+    """A qualifying tier by default; ``is_paid=True, threshold=None, fee=..., period_months=...`` for a paid one."""
+
+    class Meta:
+        model = "loyalty.Tier"
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"tier{n}")
+    name_en = factory.LazyAttribute(lambda tier: tier.code.title())
+    rank = factory.Sequence(lambda n: n + 1)
+    threshold = Decimal("100")
+    multiplier = Decimal("1")

@@ -1,18 +1,29 @@
 """Tiers: the table every earn reads, qualification, upgrades, reviews and paid tiers.
 
-``tier_table()`` is on the path of every earn: the non-archived tiers as
-immutable ``TierSnapshot`` objects, kept in process memory (``ProcessCache``)
-and cleared by ``tier_save``. With no tiers configured an earn reads nothing
-more.
+``tier_table()`` is on the path of every earn: the tiers as immutable
+``TierSnapshot`` objects, kept in process memory (``ProcessCache``) and cleared
+by ``tier_save``. With no tiers configured an earn reads nothing more.
+
+A member's *qualifying value* is their spend (amount less refunds of their
+purchases) or their points (earned, bonus and reversed), per
+``Program.tier_metric``, over the ``tier_window_months`` calendar months (in
+the program's zone) ending at the moment asked about. Upgrades happen at once,
+in the earn's transaction; moves down only at the periodic review, after a
+grace period. Every change of a member's tier is written under the member's
+``PointsAccount`` lock, with a ``TierChange`` row.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
-from loyalty.models import Tier
+from dateutil.relativedelta import relativedelta
+from django.db.models import F, Sum
+
+from loyalty.models import LedgerEntry, MemberTier, Program, Purchase, Tier, TierChange
 from loyalty.process_cache import ProcessCache
 
 TIERS_CACHE_KEY = "loyalty:tiers:v1"
@@ -26,15 +37,20 @@ class TierSnapshot:
     threshold: Decimal | None  # None: a paid tier
     multiplier: Decimal
     is_paid: bool
+    archived: bool = False  # kept by its holders until the next review or the end of their paid period
 
 
 @dataclass(frozen=True)
 class TierTable:
-    tiers: tuple[TierSnapshot, ...]  # by rank, lowest first
+    tiers: tuple[TierSnapshot, ...]  # by rank, lowest first; archived ones too (their holders keep them a while)
 
     @property
     def qualifying(self) -> tuple[TierSnapshot, ...]:
-        return tuple(tier for tier in self.tiers if not tier.is_paid and tier.threshold is not None)
+        """The tiers a member reaches by spend or points (not paid, not archived), lowest first."""
+        return tuple(
+            tier for tier in self.tiers
+            if not tier.is_paid and not tier.archived and tier.threshold is not None
+        )
 
     def get(self, tier_id: int | None) -> TierSnapshot | None:
         return next((tier for tier in self.tiers if tier.id == tier_id), None)
@@ -46,14 +62,14 @@ class TierTable:
 
 
 def _load() -> tuple[str, TierTable]:
-    rows = list(Tier.objects.filter(archived=False).order_by("rank"))
+    rows = list(Tier.objects.order_by("rank"))
     digest = hashlib.sha1(
         ";".join(f"{row.pk}@{row.updated_at.isoformat()}" for row in rows).encode(), usedforsecurity=False
     ).hexdigest()
     return digest, TierTable(tiers=tuple(
         TierSnapshot(
             id=row.pk, code=row.code, rank=row.rank, threshold=row.threshold,
-            multiplier=row.multiplier, is_paid=row.is_paid,
+            multiplier=row.multiplier, is_paid=row.is_paid, archived=row.archived,
         )
         for row in rows
     ))
@@ -63,9 +79,115 @@ _tiers = ProcessCache(key=TIERS_CACHE_KEY, load=_load)
 
 
 def tier_table() -> TierTable:
-    """The non-archived tiers, read once per process while the cache vouches for them."""
+    """The tiers, read once per process while the cache vouches for them (read-only)."""
     return _tiers.get()
 
 
 def tiers_cache_clear() -> None:
     _tiers.clear()
+
+
+# -- the qualifying value --------------------------------------------------------
+
+QUALIFYING_KINDS = (LedgerEntry.Kind.EARN, LedgerEntry.Kind.BONUS, LedgerEntry.Kind.REVERSAL)
+ZERO = Decimal("0")
+KEEP = object()  # ``_tier_move``: leave ``vip_until`` as it is
+
+
+def tier_window_start(*, as_of: dt.datetime, program: Program) -> dt.datetime:
+    """The (excluded) start of the qualification window ending at ``as_of``:
+    ``tier_window_months`` calendar months earlier in the program's zone."""
+    local = as_of.astimezone(program.tz)
+    return (local - relativedelta(months=program.tier_window_months)).astimezone(dt.UTC)
+
+
+def tier_values_query(*, member_ids, as_of: dt.datetime, program: Program):
+    """``(member_id, value)`` rows of the members' qualifying values over the
+    window ``(start, as_of]``: one aggregate on ``purchase_member_at`` (spend)
+    or ``ledger_account_at`` (points). Members with nothing in the window have
+    no row."""
+    start = tier_window_start(as_of=as_of, program=program)
+    if program.tier_metric == "points":
+        return (
+            LedgerEntry.objects.filter(
+                account_id__in=member_ids, kind__in=QUALIFYING_KINDS,
+                effective_at__gt=start, effective_at__lte=as_of,
+            )
+            .order_by()
+            .values_list("account_id")
+            .annotate(value=Sum("points"))
+        )
+    return (
+        Purchase.objects.filter(member_id__in=member_ids, purchased_at__gt=start, purchased_at__lte=as_of)
+        .order_by()
+        .values_list("member_id")
+        .annotate(value=Sum(F("amount") - F("refunded_amount")))
+    )
+
+
+def tier_value(*, member_id: int, as_of: dt.datetime, program: Program) -> Decimal:
+    """One member's qualifying value at ``as_of`` (one aggregate query)."""
+    rows = list(tier_values_query(member_ids=[member_id], as_of=as_of, program=program))
+    return Decimal(rows[0][1] or 0) if rows else ZERO
+
+
+# -- upgrades, in the earn's transaction ------------------------------------------
+
+
+def tier_upgrade_if_qualified(*, member_id: int, now: dt.datetime, program: Program) -> TierChange | None:
+    """Move the member up at once if their qualifying value at ``now`` reaches a
+    tier ranked above their current one (a paid tier in force counts with its
+    rank); clear a running grace period if it reaches their current tier again.
+
+    Call it under the member's ``PointsAccount`` lock, inside the earn's
+    transaction, after the earn is written (``account_lock``): the lock
+    serialises every change of the member's tier. Issues no query when no
+    qualifying tier exists; reads the member's tier, then (unless they already
+    hold the top tier with no grace running) one aggregate. Writes the
+    ``MemberTier`` and a ``TierChange(QUALIFIED)``, which it returns; ``None``
+    when nothing changed, so calling it again changes nothing more.
+    """
+    table = tier_table()
+    if not table.qualifying:
+        return None
+    status = MemberTier.objects.filter(member_id=member_id).first()
+    current = table.get(status.tier_id) if status is not None else None
+    in_grace = status is not None and status.grace_until is not None
+    if current is not None and current.rank >= table.qualifying[-1].rank and not in_grace:
+        return None  # nothing above to reach, nothing to regain
+    value = tier_value(member_id=member_id, as_of=now, program=program)
+    reached = table.qualified_for(value)
+    if reached is None:
+        return None
+    if current is None or reached.rank > current.rank:
+        return _tier_move(status, member_id=member_id, tier_id=reached.id, reason=TierChange.Reason.QUALIFIED, at=now)
+    if in_grace and current.threshold is not None and not current.archived and value >= current.threshold:
+        status.grace_until = None
+        status.save(update_fields=["grace_until"])
+        return TierChange.objects.create(
+            member_id=member_id, from_tier_id=current.id, to_tier_id=current.id,
+            reason=TierChange.Reason.QUALIFIED, at=now,
+        )
+    return None
+
+
+def _tier_move(
+    status: MemberTier | None, *, member_id: int, tier_id: int | None, reason: str, at: dt.datetime,
+    actor_id: int | None = None, vip_until: object = KEEP,
+) -> TierChange:
+    """Put the member (locked by the caller) on ``tier_id``; clears any grace.
+    ``vip_until`` is left as it is unless given."""
+    from_tier_id = status.tier_id if status is not None else None
+    created = status is None
+    if status is None:
+        status = MemberTier(member_id=member_id)
+    status.tier_id = tier_id
+    status.since = at
+    status.grace_until = None
+    if vip_until is not KEEP:
+        status.vip_until = vip_until
+    status.save(force_insert=created)
+    return TierChange.objects.create(
+        member_id=member_id, from_tier_id=from_tier_id, to_tier_id=tier_id, reason=reason, at=at,
+        actor_id=actor_id,
+    )
