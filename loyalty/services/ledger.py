@@ -107,10 +107,16 @@ def points_credit(
     reason: str = "",
     actor: User | None = None,
     now: dt.datetime | None = None,
+    breakdown: list | None = None,
+    effective_at: dt.datetime | None = None,
 ) -> LedgerEntry:
-    """Add an available lot of ``points`` (a bonus, a returned redemption).
+    """Add an available lot of ``points`` (a bonus, a returned redemption),
+    with an optional ``breakdown`` stored on the entry (what it is for).
 
-    Repays a debt first. Safe to retry with the same key. Locks the account.
+    ``effective_at`` (default ``now``) is the business time of the credit,
+    for a bonus whose occasion came before the run that grants it; the entry
+    is recorded at ``now``. Repays a debt first. Safe to retry with the same
+    key. Locks the account.
     """
     if points <= 0:
         raise InvalidPoints()
@@ -121,8 +127,8 @@ def points_credit(
         return previous
     ledger = account_ledger(account, ledger_rules(program_get()))
     ledger.credit(
-        kind=kind, points=points, effective_at=now, idempotency_key=idempotency_key,
-        reason=reason, actor_id=actor.pk if actor else None,
+        kind=kind, points=points, effective_at=effective_at or now, idempotency_key=idempotency_key,
+        reason=reason, actor_id=actor.pk if actor else None, breakdown=breakdown,
     )
     return _save(account, ledger, now=now)[-1]
 

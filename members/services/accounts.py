@@ -31,6 +31,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
+from members import hooks
 from members.exceptions import (
     AccountExists,
     ClaimLinkInvalid,
@@ -203,7 +204,8 @@ def member_email_confirmed(*, user: User, email: str) -> Member | None:
     """Keep the email on file of ``user``'s member equal to a login address
     just confirmed (and now primary). Locks the member row; no write when it
     is already equal; ``None`` for a login without a member. Refuses, as
-    ``member_email_conflict``, an address another member has.
+    ``member_email_conflict``, an address another member has. A change runs
+    the ``member_profile_changed`` hook in this transaction.
     """
     member = Member.objects.select_for_update().filter(user=user).first()
     if member is None or member.email == email:
@@ -211,6 +213,7 @@ def member_email_confirmed(*, user: User, email: str) -> Member | None:
     member_email_conflict(user=user, email=email)
     member.email = email
     member.save(update_fields=["email"])
+    hooks.member_profile_changed.run(member=member)
     return member
 
 

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from members import hooks
 from members.cards import card_number_generate, card_number_is_valid
 from members.exceptions import (
     ContactRequired,
@@ -37,6 +38,7 @@ def member_find_duplicate(
     return None
 
 
+@transaction.atomic
 def member_enroll(
     *,
     email: str = "",
@@ -62,7 +64,9 @@ def member_enroll(
     from ``consent_source`` by ``consent_actor``, in the same transaction as
     the member: a member never exists without the history of their consents.
     Takes no lock; the unique card number and a retry keep concurrent
-    enrollments apart.
+    enrollments apart. This is the live enrollment (portal sign-up, till):
+    it runs the ``member_enrolled`` hook in its transaction (``members.hooks``;
+    the sign-up bonus), which imports and demo data, being history, never do.
     """
     email = email.strip()
     if not email and not phone:
@@ -88,11 +92,12 @@ def member_enroll(
             with transaction.atomic():
                 member.save(force_insert=True)
                 _consents_record(member=member, source=consent_source, actor=consent_actor)
-            return member
         except IntegrityError:
             if card_number or not Member.objects.filter(card_number=member.card_number).exists():
                 raise
-            # A random card number collided: draw another.
+            continue  # A random card number collided: draw another.
+        hooks.member_enrolled.run(member=member, source=consent_source)
+        return member
     raise RuntimeError("could not draw a free card number")
 
 

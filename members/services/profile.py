@@ -7,6 +7,7 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
+from members import hooks
 from members.exceptions import ContactRequired, ContactTaken
 from members.models import ConsentChange, Member, User
 from members.services.enrollment import member_find_duplicate
@@ -15,6 +16,16 @@ CONSENT_FIELDS = {
     ConsentChange.Channel.EMAIL: "marketing_consent",
     ConsentChange.Channel.SMS: "sms_consent",
 }
+
+PROFILE_FIELDS = ("first_name", "last_name", "email", "phone", "birth_date")
+"""What a complete profile has (the completed-profile bonus)."""
+
+
+def member_profile_is_complete(member: Member) -> bool:
+    """Whether every field of ``PROFILE_FIELDS`` is filled in (blank text counts as missing).
+
+    The one definition of a complete profile, used wherever it matters."""
+    return all(str(getattr(member, name) or "").strip() for name in PROFILE_FIELDS)
 
 
 @transaction.atomic
@@ -31,7 +42,8 @@ def member_profile_update(
     language. Locks the member row. Refuses a phone another (not deleted)
     member has (``ContactTaken`` naming ``phone``) and removing the phone of
     a member who has no email on file (``ContactRequired``). Idempotent:
-    saving the same values writes them again and changes nothing.
+    saving the same values writes them again and changes nothing. Runs the
+    ``member_profile_changed`` hook in this transaction (``members.hooks``).
     """
     locked = Member.objects.select_for_update().get(pk=member.pk)
     phone = str(phone or "")
@@ -48,6 +60,7 @@ def member_profile_update(
     locked.save(update_fields=["first_name", "last_name", "phone", "birth_date", "language"])
     if locked.user_id:
         User.objects.filter(pk=locked.user_id).update(first_name=locked.first_name, last_name=locked.last_name)
+    hooks.member_profile_changed.run(member=locked)
     return locked
 
 
