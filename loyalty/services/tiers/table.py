@@ -1,17 +1,4 @@
-"""Tiers: the table every earn reads, qualification, upgrades, reviews and paid tiers.
-
-``tier_table()`` is on the path of every earn: the tiers as immutable
-``TierSnapshot`` objects, kept in process memory (``ProcessCache``) and cleared
-by ``tier_save``. With no tiers configured an earn reads nothing more.
-
-A member's *qualifying value* is their spend (amount less refunds of their
-purchases) or their points (earned, bonus and reversed), per
-``Program.tier_metric``, over the ``tier_window_months`` calendar months (in
-the program's zone) ending at the moment asked about. Upgrades happen at once,
-in the earn's transaction; moves down only at the periodic review, after a
-grace period. Every change of a member's tier is written under the member's
-``PointsAccount`` lock, with a ``TierChange`` row.
-"""
+"""The tier table every earn reads, the qualifying value, and the upgrade at once."""
 
 from __future__ import annotations
 
@@ -23,7 +10,14 @@ from decimal import Decimal
 from dateutil.relativedelta import relativedelta
 from django.db.models import F, Sum
 
-from loyalty.models import LedgerEntry, MemberTier, Program, Purchase, Tier, TierChange
+from loyalty.models import (
+    LedgerEntry,
+    MemberTier,
+    Program,
+    Purchase,
+    Tier,
+    TierChange,
+)
 from loyalty.process_cache import ProcessCache
 
 TIERS_CACHE_KEY = "loyalty:tiers:v1"
@@ -91,7 +85,6 @@ def tiers_cache_clear() -> None:
 
 QUALIFYING_KINDS = (LedgerEntry.Kind.EARN, LedgerEntry.Kind.BONUS, LedgerEntry.Kind.REVERSAL)
 ZERO = Decimal("0")
-KEEP = object()  # ``_tier_move``: leave ``vip_until`` as it is
 
 
 def tier_window_start(*, as_of: dt.datetime, program: Program) -> dt.datetime:
@@ -173,10 +166,9 @@ def tier_upgrade_if_qualified(*, member_id: int, now: dt.datetime, program: Prog
 
 def _tier_move(
     status: MemberTier | None, *, member_id: int, tier_id: int | None, reason: str, at: dt.datetime,
-    actor_id: int | None = None, vip_until: object = KEEP,
+    actor_id: int | None = None,
 ) -> TierChange:
-    """Put the member (locked by the caller) on ``tier_id``; clears any grace.
-    ``vip_until`` is left as it is unless given."""
+    """Put the member (locked by the caller) on ``tier_id``; clears any grace."""
     from_tier_id = status.tier_id if status is not None else None
     created = status is None
     if status is None:
@@ -184,8 +176,6 @@ def _tier_move(
     status.tier_id = tier_id
     status.since = at
     status.grace_until = None
-    if vip_until is not KEEP:
-        status.vip_until = vip_until
     status.save(force_insert=created)
     return TierChange.objects.create(
         member_id=member_id, from_tier_id=from_tier_id, to_tier_id=tier_id, reason=reason, at=at,
