@@ -3,49 +3,78 @@
 Nothing here reads or writes the database: the caller gives the purchase (as
 ``PurchaseFacts``), the member's context, the program's figures and the active
 rules as immutable ``RuleSnapshot`` objects (``loyalty.services.rules`` loads
-and caches them).
+and caches them; ``loyalty.earning`` builds the member's context). This
+docstring is the one statement of the semantics.
 
 Semantics (all points are whole, every rule's points rounded down):
 
 * Base points: ``floor(amount x earn_rate)``.
+* Tier multiplier: a member whose tier multiplies earnings by ``m`` gets
+  ``floor(base x (m - 1))`` more, as its own breakdown item right after the
+  base (``{"rule": "tier", "tier": <tier id>, "label": <tier code>,
+  "points": p}``, only when ``p > 0``). It multiplies the base points only,
+  never a rule's bonus.
 * A rule's *spend* is the purchase amount, or, when the rule names categories
   or SKUs, the sum of the matching lines' amounts (a line matches when its
   category is in ``categories`` or its SKU in ``skus``).
 * Kinds: ``multiplier`` gives ``floor(floor(spend x earn_rate) x (value - 1))``
   (a multiplier of 2 doubles the base points of its spend; it never multiplies
-  other bonuses); ``per_unit`` gives ``floor(units x value)`` over the matching
-  lines (every line when the rule names none); ``fixed`` gives ``floor(value)``;
-  ``percent`` gives ``floor(spend x value / 100)`` (value per cent of the spend,
-  one point per 1.00).
+  other bonuses or the tier's points); ``per_unit`` gives ``floor(units x
+  value)`` over the matching lines (every line when the rule names none);
+  ``fixed`` gives ``floor(value)``; ``percent`` gives ``floor(spend x value /
+  100)`` (value per cent of the spend, one point per 1.00).
+* ``stamps`` (a stamp card): the purchase gives ``floor(quantity)`` stamps
+  summed over the matching lines when the rule names categories or SKUs, else
+  one stamp (a visit). With the stamps already on the member's card
+  (``MemberContext.stamps``) that makes ``total``; ``total //
+  stamps_needed`` cards are full, each worth ``floor(value)`` points. Its
+  breakdown item is ``{"rule": id, "label": name, "points": p, "stamps":
+  given, "cards": full cards}`` and appears whenever stamps were given, with
+  0 points when no card filled. What stays on the card (``total %
+  stamps_needed``) is kept by ``loyalty.services.stamps``.
 * Conditions, all of which must hold: ``starts_at <= purchased_at < ends_at``;
   the weekday and the time of day in the *store's* time zone (hours are
   ``[start, end)``, an end before the start runs past midnight); the store;
-  at least one matching line when categories or SKUs are named; the purchase
-  amount at least ``min_spend``; the member's first purchase; the purchase's
-  date in the *program's* time zone within three days of the member's
-  birthday (29 February counts as 28 February in other years).
-  A rule *applies* when its conditions hold and it gives at least one point.
-* Stacking: applying rules are taken by priority (higher first, then lower
-  id). The first ``exclusive`` rule met ends the walk: it applies, with the
-  rules of higher priority already taken, and nothing below it does. Then of
-  each ``best_of_group`` group only the rule giving the most points stays
-  (ties: the one taken first). Every other applying rule stacks.
-* The breakdown lists the base (``"rule": "base"``) then each applied rule in
-  that order; its points always sum to the total, which is never negative.
+  the member's tier in ``tier_ids``; the member in at least one of
+  ``segment_ids``; at least one matching line when categories or SKUs are
+  named; the purchase amount at least ``min_spend``; the member's first
+  purchase; the purchase's date in the *program's* time zone within three
+  days of the member's birthday (29 February counts as 28 February in other
+  years). An empty set of stores, tiers or segments means everyone.
+  A rule *applies* when its conditions hold and it gives at least one point
+  (a stamp rule: at least one stamp).
+* Stacking: applying rules other than stamp cards are taken by priority
+  (higher first, then lower id). The first ``exclusive`` rule met ends the
+  walk: it applies, with the rules of higher priority already taken, and
+  nothing below it does. Then of each ``best_of_group`` group only the rule
+  giving the most points stays (ties: the one taken first). Every other
+  applying rule stacks. Stamp cards stand outside stacking: they always
+  count, whatever their mode, and no exclusive rule shuts them out.
+* The breakdown lists the base (``"rule": "base"``), the tier's points, each
+  applied rule in that order, then the stamp cards by priority; its points
+  always sum to the total, which is never negative.
+* Caps (``member_cap`` per ``member_cap_period``, ``budget``) are applied
+  after evaluation, in the earn's transaction (``loyalty.services.budgets``),
+  by ``evaluation_capped``: a capped rule gives ``min(points, what is left)``,
+  its item gets ``"capped": true`` and the reduced points; an item reduced to
+  0 points is dropped (a stamp card's stays: it still records the stamps).
+  A capped rule keeps the place it won in stacking (caps never let another
+  rule of its group or below an exclusive rule in).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
 
 BIRTHDAY_DAYS = 3
 
-MULTIPLIER, PER_UNIT, FIXED, PERCENT = "multiplier", "per_unit", "fixed", "percent"
+MULTIPLIER, PER_UNIT, FIXED, PERCENT, STAMPS = "multiplier", "per_unit", "fixed", "percent", "stamps"
 STACK, EXCLUSIVE, BEST_OF_GROUP = "stack", "exclusive", "best_of_group"
+RULE_PERIOD, DAY, WEEK, MONTH, YEAR = "rule", "day", "week", "month", "year"
 
 
 def floor_points(value: Decimal) -> int:
@@ -71,8 +100,18 @@ class PurchaseFacts:
 
 @dataclass(frozen=True)
 class MemberContext:
+    """What the rules may ask about the member (everything empty: no member).
+
+    ``stamps`` maps a stamp rule's id to the stamps on the member's current card.
+    """
+
     is_first_purchase: bool = False
     birth_date: dt.date | None = None
+    tier_id: int | None = None
+    tier_code: str = ""
+    tier_multiplier: Decimal = Decimal(1)
+    segment_ids: frozenset[int] = frozenset()
+    stamps: Mapping[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,11 +135,17 @@ class RuleSnapshot:
     hours_start: dt.time | None = None
     hours_end: dt.time | None = None
     store_ids: frozenset[int] = frozenset()
+    tier_ids: frozenset[int] = frozenset()
+    segment_ids: frozenset[int] = frozenset()
     categories: frozenset[str] = frozenset()
     skus: frozenset[str] = frozenset()
     min_spend: Decimal | None = None
     first_purchase_only: bool = False
     birthday_week: bool = False
+    stamps_needed: int | None = None
+    member_cap: int | None = None
+    member_cap_period: str = RULE_PERIOD
+    budget: int | None = None
 
     @property
     def needs_lines(self) -> bool:
@@ -110,15 +155,39 @@ class RuleSnapshot:
     def needs_store_time(self) -> bool:
         return bool(self.weekdays) or self.hours_start is not None
 
+    @property
+    def is_stamps(self) -> bool:
+        return self.kind == STAMPS
+
+    @property
+    def is_capped(self) -> bool:
+        return self.member_cap is not None or self.budget is not None
+
 
 @dataclass(frozen=True)
 class Applied:
+    """One item of the breakdown (``as_dict`` is what the ledger stores)."""
+
     rule_id: int | str
     label: str
     points: int
+    tier_id: int | None = None  # the tier's item
+    stamps: int | None = None  # a stamp card's item: stamps given
+    cards: int | None = None  # and cards filled
+    capped: bool = False
 
     def as_dict(self) -> dict:
-        return {"rule": self.rule_id, "label": self.label, "points": self.points}
+        item: dict = {"rule": self.rule_id}
+        if self.tier_id is not None:
+            item["tier"] = self.tier_id
+        item["label"] = self.label
+        item["points"] = self.points
+        if self.stamps is not None:
+            item["stamps"] = self.stamps
+            item["cards"] = self.cards
+        if self.capped:
+            item["capped"] = True
+        return item
 
 
 @dataclass(frozen=True)
@@ -129,6 +198,14 @@ class Evaluation:
     @property
     def breakdown(self) -> list[dict]:
         return [item.as_dict() for item in self.applied]
+
+    @property
+    def stamps(self) -> dict[int, tuple[int, int]]:
+        """``{stamp rule id: (stamps given, cards filled)}``."""
+        return {
+            item.rule_id: (item.stamps, item.cards)
+            for item in self.applied if item.stamps is not None and isinstance(item.rule_id, int)
+        }
 
 
 def _matching(rule: RuleSnapshot, lines: Sequence[Line]) -> list[Line]:
@@ -165,6 +242,10 @@ def rule_conditions_hold(
         return False
     if rule.store_ids and purchase.store_id not in rule.store_ids:
         return False
+    if rule.tier_ids and member.tier_id not in rule.tier_ids:
+        return False
+    if rule.segment_ids and rule.segment_ids.isdisjoint(member.segment_ids):
+        return False
     if rule.min_spend is not None and purchase.amount < rule.min_spend:
         return False
     if rule.first_purchase_only and not member.is_first_purchase:
@@ -185,7 +266,7 @@ def rule_conditions_hold(
 
 
 def rule_points(rule: RuleSnapshot, *, purchase: PurchaseFacts, program: ProgramFacts) -> int:
-    """The points ``rule`` gives for ``purchase`` once its conditions hold."""
+    """The points ``rule`` (not a stamp card) gives for ``purchase`` once its conditions hold."""
     matching = _matching(rule, purchase.lines)
     spend = sum((line.amount for line in matching), Decimal(0)) if rule.needs_lines else purchase.amount
     if rule.kind == MULTIPLIER:
@@ -199,6 +280,18 @@ def rule_points(rule: RuleSnapshot, *, purchase: PurchaseFacts, program: Program
     raise ValueError(f"unknown rule kind {rule.kind!r}")
 
 
+def rule_stamps(rule: RuleSnapshot, *, purchase: PurchaseFacts) -> int:
+    """The stamps a stamp rule gives for ``purchase`` once its conditions hold."""
+    if not rule.needs_lines:
+        return 1  # a visit
+    return max(0, floor_points(sum((line.quantity for line in _matching(rule, purchase.lines)), Decimal(0))))
+
+
+def stamp_card_fill(*, current: int, given: int, needed: int) -> tuple[int, int]:
+    """``(cards filled, stamps left on the new card)`` after ``given`` more stamps."""
+    return divmod(max(0, current) + given, needed)
+
+
 def evaluate(
     *,
     purchase: PurchaseFacts,
@@ -207,19 +300,35 @@ def evaluate(
     rules: Sequence[RuleSnapshot],
     base_label: str = "Base rate",
 ) -> Evaluation:
-    """The points ``purchase`` earns: the base rate, then the rules (see the module docstring)."""
+    """The points ``purchase`` earns: the base rate, the tier, then the rules (see the module docstring)."""
     base = max(0, floor_points(purchase.amount * program.earn_rate))
     applied: list[Applied] = [Applied("base", base_label, base)] if base > 0 else []
+    if member.tier_id is not None and member.tier_multiplier > 1:
+        extra = max(0, floor_points(base * (member.tier_multiplier - 1)))
+        if extra > 0:
+            applied.append(Applied("tier", member.tier_code, extra, tier_id=member.tier_id))
     taken: list[tuple[RuleSnapshot, int]] = []
+    stamp_cards: list[Applied] = []
+    walk_ended = False  # by an exclusive rule; stamp cards still count
     for rule in sorted(rules, key=lambda r: (-r.priority, r.id)):
         if not rule_conditions_hold(rule, purchase=purchase, member=member, program=program):
+            continue
+        if rule.is_stamps:
+            given = rule_stamps(rule, purchase=purchase)
+            if given > 0 and rule.stamps_needed:
+                cards, _left = stamp_card_fill(
+                    current=member.stamps.get(rule.id, 0), given=given, needed=rule.stamps_needed
+                )
+                points = max(0, floor_points(cards * rule.value))
+                stamp_cards.append(Applied(rule.id, rule.name, points, stamps=given, cards=cards))
+            continue
+        if walk_ended:
             continue
         points = rule_points(rule, purchase=purchase, program=program)
         if points <= 0:
             continue
         taken.append((rule, points))
-        if rule.mode == EXCLUSIVE:
-            break
+        walk_ended = rule.mode == EXCLUSIVE
     best: dict[str, tuple[RuleSnapshot, int]] = {}
     for rule, points in taken:
         if rule.mode == BEST_OF_GROUP and (rule.group not in best or points > best[rule.group][1]):
@@ -228,4 +337,20 @@ def evaluate(
         if rule.mode == BEST_OF_GROUP and best[rule.group][0] is not rule:
             continue
         applied.append(Applied(rule.id, rule.name, points))
+    applied.extend(stamp_cards)
     return Evaluation(points=sum(item.points for item in applied), applied=tuple(applied))
+
+
+def evaluation_capped(evaluation: Evaluation, *, left: Mapping[int, int]) -> Evaluation:
+    """``evaluation`` with rule ``id``'s points limited to ``left[id]`` (rules not in ``left``
+    are not capped). A reduced item is marked ``capped``; one reduced to 0 points is
+    dropped unless it is a stamp card's. The total is the sum of what stays."""
+    items: list[Applied] = []
+    for item in evaluation.applied:
+        limit = left.get(item.rule_id) if isinstance(item.rule_id, int) else None
+        if limit is not None and item.points > max(0, limit):
+            item = replace(item, points=max(0, limit), capped=True)
+            if item.points == 0 and item.stamps is None:
+                continue
+        items.append(item)
+    return Evaluation(points=sum(item.points for item in items), applied=tuple(items))

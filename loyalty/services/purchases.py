@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from loyalty.currencies import currency_quantum
-from loyalty.earning import purchase_earning
+from loyalty.earning import Earning, purchase_earning
 from loyalty.exceptions import (
     CurrencyMismatch,
     ExternalIdConflict,
@@ -35,8 +35,10 @@ from loyalty.ledger.storage import (
     lot_from_row,
 )
 from loyalty.models import LedgerEntry, PointsAccount, Program, Purchase, PurchaseLine, Refund, Store
+from loyalty.services.budgets import budgets_apply
 from loyalty.services.ledger import account_lock, account_lock_with_id
 from loyalty.services.program import program_get
+from loyalty.services.rules import active_rules
 from members.models import Member, User
 
 # Clocks of tills and POS systems drift; a purchase a little in the future is accepted.
@@ -206,6 +208,13 @@ def _purchase_create(
         for line in lines
     ]
     earning = purchase_earning(purchase=purchase, lines=line_rows, program=program) if member else None
+    if earning is not None and earning.evaluation is not None:
+        # Caps and stamp cards under the account lock, before the ledger write.
+        evaluation = budgets_apply(
+            evaluation=earning.evaluation, rules=active_rules().by_id, member_id=member.pk,
+            purchased_at=purchased_at, program=program,
+        )
+        earning = Earning(points=evaluation.points, breakdown=evaluation.breakdown, evaluation=evaluation)
     points = earning.points if earning else 0
     purchase.points = purchase.points_kept = points
     writer = LedgerWriter(now=now)

@@ -10,11 +10,13 @@ every process then reads the rules again on its next earn.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from django.db import transaction
 
-from loyalty.models import EarnRule, Store
+from loyalty.models import EarnRule, Store, Tier
 from loyalty.process_cache import ProcessCache
 from loyalty.rules import RuleSnapshot
 
@@ -28,30 +30,78 @@ class ActiveRules:
     rules: tuple[RuleSnapshot, ...]
     store_timezones: dict[int, str]  # filled only when a rule looks at the store's local time
 
-    @property
+    @cached_property
     def needs_first_purchase(self) -> bool:
         return any(rule.first_purchase_only for rule in self.rules)
 
-    @property
+    @cached_property
     def needs_birth_date(self) -> bool:
         return any(rule.birthday_week for rule in self.rules)
 
+    @cached_property
+    def needs_tier(self) -> bool:
+        return any(rule.tier_ids for rule in self.rules)
 
-def rule_snapshot(rule: EarnRule) -> RuleSnapshot:
+    @cached_property
+    def segment_ids(self) -> frozenset[int]:
+        """Every segment an active rule names (the member's are read only for these)."""
+        return frozenset().union(*(rule.segment_ids for rule in self.rules))
+
+    @cached_property
+    def stamp_rule_ids(self) -> tuple[int, ...]:
+        return tuple(rule.id for rule in self.rules if rule.is_stamps)
+
+    @cached_property
+    def by_id(self) -> dict[int, RuleSnapshot]:
+        return {rule.id: rule for rule in self.rules}
+
+
+def rule_snapshot(
+    rule: EarnRule,
+    *,
+    rule_id: int | None = None,
+    stores: Iterable[Store | int] | None = None,
+    tiers: Iterable[Tier | int] | None = None,
+) -> RuleSnapshot:
+    """The immutable copy of ``rule`` the engine evaluates.
+
+    A saved rule's stores and tiers are read from the rule (prefetch them for
+    many rules). A rule not saved yet (the simulator's draft) has no id and no
+    many-to-many rows: give ``rule_id`` (a temporary one; ``SIMULATED_RULE_ID``
+    never clashes with a saved rule) and the ``stores`` and ``tiers`` chosen
+    in the form (``None``: every store, every tier). Given lists also win for
+    a saved rule, so an edit can be simulated before it is saved.
+    """
+    if rule_id is None:
+        rule_id = rule.pk
+    if rule_id is None:
+        raise ValueError("an unsaved rule needs a temporary rule_id (SIMULATED_RULE_ID)")
+
+    def ids(given, related: str) -> frozenset[int]:
+        if given is None:
+            given = getattr(rule, related).all() if rule.pk is not None else ()
+        return frozenset(item if isinstance(item, int) else item.pk for item in given)
+
     return RuleSnapshot(
-        id=rule.pk, name=rule.name, kind=rule.kind, value=rule.value, priority=rule.priority,
+        id=rule_id, name=rule.name, kind=rule.kind, value=rule.value, priority=rule.priority,
         mode=rule.mode, group=rule.group, starts_at=rule.starts_at, ends_at=rule.ends_at,
         weekdays=frozenset(rule.weekdays or ()), hours_start=rule.hours_start, hours_end=rule.hours_end,
-        store_ids=frozenset(store.pk for store in rule.stores.all()),
+        store_ids=ids(stores, "stores"), tier_ids=ids(tiers, "tiers"),
+        segment_ids=frozenset(rule.segments or ()),
         categories=frozenset(rule.categories or ()), skus=frozenset(rule.skus or ()),
         min_spend=rule.min_spend, first_purchase_only=rule.first_purchase_only,
-        birthday_week=rule.birthday_week,
+        birthday_week=rule.birthday_week, stamps_needed=rule.stamps_needed,
+        member_cap=rule.member_cap, member_cap_period=rule.member_cap_period, budget=rule.budget,
     )
+
+
+# The id of a draft rule in a simulation: saved rules have positive ids.
+SIMULATED_RULE_ID = -1
 
 
 def _load() -> tuple[str, ActiveRules]:
     active = EarnRule.objects.filter(status=EarnRule.Status.ACTIVE)
-    rows = list(active.prefetch_related("stores").order_by("-priority", "pk"))
+    rows = list(active.prefetch_related("stores", "tiers").order_by("-priority", "pk"))
     rules = tuple(rule_snapshot(row) for row in rows)
     digest = hashlib.sha1(
         ";".join(f"{row.pk}@{row.updated_at.isoformat()}" for row in rows).encode(), usedforsecurity=False
@@ -78,15 +128,20 @@ def rules_cache_clear() -> None:
 
 
 @transaction.atomic
-def rule_save(*, rule: EarnRule, stores: list[Store] | None = None) -> EarnRule:
-    """Validate and save a rule (and its stores, when given); clears the rules cache.
+def rule_save(
+    *, rule: EarnRule, stores: list[Store] | None = None, tiers: list[Tier] | None = None
+) -> EarnRule:
+    """Validate and save a rule (and its stores and tiers, when given); clears the rules cache.
 
     Takes no lock: the last save wins.
     """
     rule.full_clean()
     rule.save()
+    # save() moved updated_at: the version changes
     if stores is not None:
-        rule.stores.set(stores)  # save() moved updated_at: the version changes
+        rule.stores.set(stores)
+    if tiers is not None:
+        rule.tiers.set(tiers)
     transaction.on_commit(rules_cache_clear)
     rules_cache_clear()
     return rule

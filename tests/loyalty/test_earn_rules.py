@@ -7,12 +7,13 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from loyalty.earning import purchase_earning
+from loyalty.earning import earning_simulate, purchase_earning
 from loyalty.ledger.bulk import BulkLedger
-from loyalty.models import EarnRule, LedgerEntry, Purchase, Source
+from loyalty.models import EarnRule, LedgerEntry, MemberTier, Purchase, Source, Tier
 from loyalty.services.program import program_get
 from loyalty.services.purchases import LineInput, purchase_record
-from loyalty.services.rules import active_rules, rule_delete, rule_save
+from loyalty.services.rules import SIMULATED_RULE_ID, active_rules, rule_delete, rule_save, rule_snapshot
+from loyalty.services.tiers import tier_table, tiers_cache_clear
 from tests.factories import MemberFactory, ProgramFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,9 +24,9 @@ LINES = [LineInput(sku="BEANS", category="coffee", quantity=Decimal("2"), amount
 
 
 def make_rule(**kwargs) -> EarnRule:
-    stores = kwargs.pop("stores", None)
+    stores, tiers = kwargs.pop("stores", None), kwargs.pop("tiers", None)
     fields = {"name": "Promo", "kind": EarnRule.Kind.FIXED, "value": Decimal("10")} | kwargs
-    return rule_save(rule=EarnRule(**fields), stores=stores)
+    return rule_save(rule=EarnRule(**fields), stores=stores, tiers=tiers)
 
 
 def record(external_id, *, member, store, at=T0, amount="45.50", lines=LINES):
@@ -130,6 +131,7 @@ def test_fifty_rules_cost_no_query_per_rule(django_assert_num_queries):
                   categories=["coffee"] if n % 2 else [], stores=[store] if n % 3 else None,
                   min_spend=Decimal("10"), priority=n % 5)
     assert len(active_rules().rules) == 50
+    tier_table()
     program = program_get()
     purchase = Purchase(store_id=store.pk, member_id=member.pk, purchased_at=T0, amount=Decimal("45.50"))
     with django_assert_num_queries(0):
@@ -141,7 +143,7 @@ def test_reloading_the_rules_is_a_fixed_number_of_queries(django_assert_num_quer
     store = StoreFactory()
     for n in range(50):
         make_rule(name=f"R{n}", stores=[store], hours_start=dt.time(8), hours_end=dt.time(20))
-    with django_assert_num_queries(3):  # the rules, their stores, the stores' time zones
+    with django_assert_num_queries(4):  # the rules, their stores and tiers, the stores' time zones
         active_rules()
 
 
@@ -151,7 +153,7 @@ def test_a_first_purchase_rule_costs_one_query_and_others_none(django_assert_num
     make_rule()
     program = program_get()
     purchase = Purchase(store=store, member=member, purchased_at=T0, amount=Decimal("45.50"))
-    active_rules()
+    active_rules(), tier_table()
     with django_assert_num_queries(0):
         purchase_earning(purchase=purchase, program=program)
     make_rule(first_purchase_only=True)
@@ -195,3 +197,76 @@ def test_the_bulk_path_earns_what_the_live_path_earns():
         (79, ["Base rate", "Beans", "Lunch"]),  # 12:30 local; Beans (30) beats Birthday (20)
         (75, ["Base rate", "Beans"]),  # 14:30 local: no lunch
     ]
+
+
+# -- the simulator and the till's preview --------------------------------------------
+
+
+def test_a_draft_rule_is_simulated_with_its_stores_before_it_is_saved(django_assert_num_queries):
+    ProgramFactory()
+    store, other = StoreFactory(), StoreFactory()
+    make_rule(name="Live", value=Decimal("5"))
+    draft = EarnRule(name="Draft beans", kind=EarnRule.Kind.PER_UNIT, value=Decimal("3"), categories=["coffee"])
+    snapshot = rule_snapshot(draft, rule_id=SIMULATED_RULE_ID, stores=[store])
+    before = (Purchase.objects.count(), LedgerEntry.objects.count(), EarnRule.objects.count())
+    result = earning_simulate(store=store, purchased_at=T0, amount=Decimal("45.50"), lines=LINES,
+                              extra_rules=[snapshot])
+    assert result.breakdown == [
+        {"rule": "base", "label": "Base rate", "points": 45},
+        {"rule": SIMULATED_RULE_ID, "label": "Draft beans", "points": 6},  # same priority, lower id
+        {"rule": EarnRule.objects.get().pk, "label": "Live", "points": 5},
+    ]
+    elsewhere = earning_simulate(store=other, purchased_at=T0, amount=Decimal("45.50"), lines=LINES,
+                                 extra_rules=[snapshot])
+    assert elsewhere.points == 50  # the draft is for the first store only
+    assert (Purchase.objects.count(), LedgerEntry.objects.count(), EarnRule.objects.count()) == before
+
+
+def test_a_paused_rule_or_an_unsaved_edit_replaces_the_live_rule_in_a_simulation():
+    ProgramFactory()
+    store = StoreFactory()
+    live = make_rule(name="Bonus", value=Decimal("5"))
+    paused = make_rule(name="Paused", value=Decimal("7"), status=EarnRule.Status.PAUSED)
+    live.value = Decimal("20")  # edited in the form, not saved
+    result = earning_simulate(store=store, purchased_at=T0, amount=Decimal("10"),
+                              extra_rules=[rule_snapshot(live), rule_snapshot(paused)])
+    assert [(item["label"], item["points"]) for item in result.breakdown] == [
+        ("Base rate", 10), ("Bonus", 20), ("Paused", 7),
+    ]
+    assert earning_simulate(store=store, purchased_at=T0, amount=Decimal("10")).points == 15
+
+
+def test_a_simulation_takes_a_tier_or_the_members_own_context():
+    ProgramFactory()
+    store = StoreFactory()
+    gold = Tier.objects.create(code="gold", name="Gold", rank=2, threshold=Decimal("1000"), multiplier=Decimal("1.5"))
+    tiers_cache_clear()
+    make_rule(name="Gold only", value=Decimal("10"), tiers=[gold])
+    make_rule(name="Welcome", value=Decimal("50"), first_purchase_only=True)
+    anonymous = earning_simulate(store=store, purchased_at=T0, amount=Decimal("40"))
+    assert anonymous.points == 40
+    as_gold = earning_simulate(store=store, purchased_at=T0, amount=Decimal("40"), tier=gold)
+    assert as_gold.breakdown == [
+        {"rule": "base", "label": "Base rate", "points": 40},
+        {"rule": "tier", "tier": gold.pk, "label": "gold", "points": 20},
+        {"rule": EarnRule.objects.get(name="Gold only").pk, "label": "Gold only", "points": 10},
+    ]
+    member = MemberFactory()
+    MemberTier.objects.create(member=member, tier=gold)
+    assert earning_simulate(store=store, purchased_at=T0, amount=Decimal("40"), member=member).points == 40 + 20 + 10 + 50
+    record("P1", member=member, store=store, amount="40")
+    later = earning_simulate(store=store, purchased_at=T0 + dt.timedelta(days=1), amount=Decimal("40"), member=member)
+    assert later.points == 40 + 20 + 10  # no longer the first purchase
+
+
+def test_a_simulation_ignores_caps_unless_asked():
+    ProgramFactory()
+    store, member = StoreFactory(), MemberFactory()
+    make_rule(name="Capped", value=Decimal("30"), member_cap=40, member_cap_period=EarnRule.CapPeriod.RULE)
+    record("P1", member=member, store=store, amount="10")  # 30 of the 40 used
+    plain = earning_simulate(store=store, purchased_at=T0, amount=Decimal("10"), member=member)
+    assert plain.points == 40
+    capped = earning_simulate(store=store, purchased_at=T0, amount=Decimal("10"), member=member, caps=True)
+    assert capped.breakdown[-1] == {"rule": EarnRule.objects.get().pk, "label": "Capped", "points": 10,
+                                    "capped": True}
+    assert capped.points == 20
