@@ -80,3 +80,16 @@ class TierFactory(DjangoModelFactory):
     rank = factory.Sequence(lambda n: n + 1)
     threshold = Decimal("100")
     multiplier = Decimal("1")
+
+
+class EarnRuleFactory(DjangoModelFactory):
+    """A fixed bonus of 10 points, active, with no conditions. Saved directly:
+    call ``rules_cache_clear()`` (or save through ``rule_save``) before earning."""
+
+    class Meta:
+        model = "loyalty.EarnRule"
+
+    name = factory.Sequence(lambda n: f"Rule {n}")
+    kind = "fixed"
+    value = Decimal("10")
+    status = "active"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from loyalty.views import staff
+from loyalty.views import staff, staff_rules
 from members.views import staff as member_staff
 
 app_name = "staff"
@@ -14,6 +14,14 @@ urlpatterns = [
     path("stores/new/", staff.StoreEditView.as_view(), name="store-create"),
     path("stores/<int:pk>/", staff.StoreEditView.as_view(), name="store-edit"),
     path("purchases/", staff.PurchaseListView.as_view(), name="purchases"),
+    path("rules/", staff_rules.RuleListView.as_view(), name="rules"),
+    path("rules/new/", staff_rules.RuleEditView.as_view(), name="rule-create"),
+    path("rules/simulate/", staff_rules.SimulateView.as_view(), name="rule-simulate"),
+    path("rules/<int:pk>/", staff_rules.RuleEditView.as_view(), name="rule-edit"),
+    path("rules/<int:pk>/pause/", staff_rules.RuleActionView.as_view(action="pause"), name="rule-pause"),
+    path("rules/<int:pk>/resume/", staff_rules.RuleActionView.as_view(action="resume"), name="rule-resume"),
+    path("rules/<int:pk>/archive/", staff_rules.RuleActionView.as_view(action="archive"), name="rule-archive"),
+    path("rules/<int:pk>/copy/", staff_rules.RuleActionView.as_view(action="copy"), name="rule-copy"),
     path("members/", member_staff.MemberListView.as_view(), name="members"),
     path("members/<int:pk>/", member_staff.MemberDetailView.as_view(), name="member-detail"),
     path("members/<int:pk>/adjust/", member_staff.MemberAdjustView.as_view(), name="member-adjust"),

@@ -7,7 +7,7 @@ from django.urls import get_resolver, reverse
 
 from loyalty.models import LedgerEntry
 from loyalty.services.purchases import refund_record
-from tests.factories import UserFactory
+from tests.factories import EarnRuleFactory, UserFactory
 from tests.web.conftest import buy, client_for
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +36,10 @@ PAGES = [
     ("staff:store-create", {}, MANAGE_PAGE),
     ("staff:store-edit", {"pk": "store"}, MANAGE_PAGE),
     ("staff:deliveries", {}, STAFF_PAGE),
+    ("staff:rules", {}, STAFF_PAGE),
+    ("staff:rule-create", {}, STAFF_PAGE),
+    ("staff:rule-edit", {"pk": "rule"}, STAFF_PAGE),
+    ("staff:rule-simulate", {}, STAFF_PAGE),
     ("till:search", {}, TILL_PAGE),
     ("till:member", {"card": "card"}, TILL_PAGE),
     ("till:purchase-done", {"card": "card", "pk": "purchase"}, TILL_PAGE),
@@ -65,9 +69,10 @@ def world(users, member, store, other_store):
     users["cashier"].stores.add(other_store)
     purchase = buy(member, store).purchase
     refund = refund_record(external_id="RF-ACCESS", purchase=purchase, amount=Decimal("1.00"), source="till").refund
+    rule = EarnRuleFactory(status="paused")
     return {
         "member": member.pk, "store": store.pk, "card": member.card_number, "purchase": purchase.pk,
-        "refund": refund.pk,
+        "refund": refund.pk, "rule": rule.pk,
     }
 
 
@@ -78,6 +83,10 @@ POST_ONLY = {
     "till:refund-create": "tests/web/test_till.py",
     "till:claim-send": "tests/web/test_till_access.py",
     "till:card-attach": "tests/web/test_till_access.py",
+    "staff:rule-pause": "tests/web/test_staff_rules.py",
+    "staff:rule-resume": "tests/web/test_staff_rules.py",
+    "staff:rule-archive": "tests/web/test_staff_rules.py",
+    "staff:rule-copy": "tests/web/test_staff_rules.py",
 }
 PUBLIC = {
     "me:manifest": "the web-app manifest: browsers fetch it without cookies; nothing personal",

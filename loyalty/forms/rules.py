@@ -1,0 +1,263 @@
+"""Forms of the earning-rule pages: the rule itself, the list filter and the simulator.
+
+The rule form checks the shape of the input and refuses settings that
+contradict each other; ``EarnRule.clean`` (run by ``rule_save``) holds the
+model's own checks, whose errors land on the same fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from crispy_forms.bootstrap import InlineCheckboxes
+from crispy_forms.layout import Div, Fieldset, Layout
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.forms.common import NoTagHelper
+from loyalty.models import EarnRule, Store, Tier
+
+WEEKDAYS = [
+    (0, _("Monday")), (1, _("Tuesday")), (2, _("Wednesday")), (3, _("Thursday")),
+    (4, _("Friday")), (5, _("Saturday")), (6, _("Sunday")),
+]
+DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+
+
+class ZonedDateTimeField(forms.DateTimeField):
+    """A date and time entered and shown in ``tz`` (the program's zone), stored aware.
+
+    A time that does not exist in ``tz`` (skipped when clocks go forward) or
+    happens twice (when they go back) is refused with Django's message.
+    """
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL)
+
+    def __init__(self, *, tz: ZoneInfo | None = None, **kwargs) -> None:
+        self.tz = tz
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        with timezone.override(self.tz or timezone.get_current_timezone()):
+            return super().prepare_value(value)
+
+    def to_python(self, value):
+        with timezone.override(self.tz or timezone.get_current_timezone()):
+            return super().to_python(value)
+
+
+class NaiveDateTimeField(forms.DateTimeField):
+    """A wall-clock date and time whose zone the form decides later (the chosen store's)."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DATETIME_LOCAL)
+
+    def to_python(self, value):
+        with timezone.override(dt.UTC):
+            result = super().to_python(value)
+        return result.replace(tzinfo=None) if result is not None else None
+
+
+class CommaListField(forms.CharField):
+    """Names (or ids, with ``coerce=int``) separated by commas, kept as a list without repeats."""
+
+    def __init__(self, *, coerce=str, **kwargs) -> None:
+        self.coerce = coerce
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, list | tuple):
+            return ", ".join(str(item) for item in value)
+        return value
+
+    def to_python(self, value) -> list:
+        if isinstance(value, list | tuple):
+            return list(value)
+        text = super().to_python(value)
+        items: list = []
+        for part in text.replace("\n", ",").split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if self.coerce is int:
+                if not part.isdigit() or int(part) <= 0:
+                    raise forms.ValidationError(
+                        _("%(value)s is not an id: give whole numbers above zero, separated by commas."),
+                        code="invalid_id", params={"value": part},
+                    )
+                part = int(part)
+            elif len(part) > 64:
+                raise forms.ValidationError(
+                    _("%(value)s is longer than 64 characters."), code="too_long", params={"value": part[:20] + "…"},
+                )
+            if part not in items:
+                items.append(part)
+        return items
+
+
+def _checkbox_list() -> forms.CheckboxSelectMultiple:
+    return forms.CheckboxSelectMultiple()
+
+
+class EarnRuleForm(forms.ModelForm):
+    """A rule, created or changed. ``status`` is offered only for a new rule
+    (active, or paused to try it in the simulator first); later it changes
+    through the pause, resume and archive buttons."""
+
+    status = forms.ChoiceField(
+        label=_("Start"),
+        choices=[(EarnRule.Status.ACTIVE, _("Active at once")), (EarnRule.Status.PAUSED, _("Paused"))],
+        initial=EarnRule.Status.PAUSED,
+        help_text=_("A paused rule gives no points until you resume it; try it in the simulator meanwhile."),
+    )
+    weekdays = forms.TypedMultipleChoiceField(
+        label=_("Days of the week"), choices=WEEKDAYS, coerce=int, required=False, widget=_checkbox_list(),
+        help_text=_("In the store's time zone. None ticked means every day."),
+    )
+    stores = forms.ModelMultipleChoiceField(
+        label=_("Stores"), queryset=Store.objects.order_by("name", "pk"), required=False, widget=_checkbox_list(),
+        help_text=_("None ticked means every store."),
+        error_messages={"invalid_choice": _("%(value)s is not a store of the program; reload the page.")},
+    )
+    tiers = forms.ModelMultipleChoiceField(
+        label=_("Tiers"), queryset=Tier.objects.filter(archived=False).order_by("rank"), required=False,
+        widget=_checkbox_list(),
+        help_text=_("Only members on a ticked tier earn this rule. "
+                    "None ticked means every member, with or without a tier."),
+        error_messages={"invalid_choice": _("%(value)s is not a tier of the program; reload the page.")},
+    )
+    categories = CommaListField(
+        label=_("Product categories"),
+        help_text=_("Separated by commas, e.g. coffee, tea. The rule counts only lines of these categories "
+                    "(or of the SKUs below). Empty: the whole purchase."),
+    )
+    skus = CommaListField(
+        label=_("SKUs"), help_text=_("Product codes separated by commas, e.g. BEANS-1KG, MUG-01."),
+    )
+    segments = CommaListField(
+        label=_("Segments"), coerce=int,
+        help_text=_("Ids of saved segments separated by commas; the member must be in one of them. "
+                    "Segments come with the analytics pages; until then leave this empty (everyone)."),
+    )
+
+    class Meta:
+        model = EarnRule
+        fields = [
+            "name", "status", "kind", "value", "stamps_needed",
+            "starts_at", "ends_at", "weekdays", "hours_start", "hours_end",
+            "stores", "tiers", "segments", "first_purchase_only", "birthday_week",
+            "categories", "skus", "min_spend",
+            "priority", "mode", "group",
+            "member_cap", "member_cap_period", "budget",
+        ]
+        widgets = {
+            "hours_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "hours_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "value": forms.NumberInput(attrs={"step": "any", "min": "0"}),
+            "min_spend": forms.NumberInput(attrs={"step": "any", "min": "0"}),
+        }
+        help_texts = {
+            "name": _("Members and cashiers see it beside the points it gives, e.g. Double points weekend."),
+            "kind": _("How the rule's points are counted; the value below is read accordingly."),
+            "hours_start": _("With the end below: only purchases at these hours, in the store's time zone."),
+            "min_spend": _("The purchase's amount must be at least this. Empty: any amount."),
+            "first_purchase_only": _("Only the member's first purchase earns this rule."),
+            "mode": _("Stacks: adds to every other rule. Exclusive: the rules below it in priority do not apply. "
+                      "Best of its group: of the rules in the same group, only the one giving most applies."),
+            "group": _("For \"best of its group\": rules with the same group name compete."),
+            "member_cap_period": _("The period the cap per member counts in. Leave \"while the rule runs\" "
+                                   "when there is no cap."),
+        }
+
+    def __init__(self, *args, tz: ZoneInfo, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.tz = tz
+        zone = str(tz)
+        self.fields["starts_at"] = ZonedDateTimeField(
+            tz=tz, label=_("Starts at"), required=False,
+            help_text=_("In the program's time zone (%(zone)s). Empty: as soon as the rule is active.")
+            % {"zone": zone},
+        )
+        self.fields["ends_at"] = ZonedDateTimeField(
+            tz=tz, label=_("Ends at"), required=False,
+            help_text=_("In the program's time zone (%(zone)s); purchases from this minute on no longer count. "
+                        "Empty: no end.") % {"zone": zone},
+        )
+        for name in ("starts_at", "ends_at"):
+            value = self.initial.get(name)
+            if isinstance(value, dt.datetime):
+                self.initial[name] = value.astimezone(tz).replace(tzinfo=None)
+        for name in ("value", "min_spend"):
+            value = self.initial.get(name)
+            if isinstance(value, Decimal):  # 2.00 → 2, 1.50 → 1.5
+                self.initial[name] = value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
+        if self.instance.pk:
+            del self.fields["status"]
+        self.helper = NoTagHelper()
+        self.helper.layout = Layout(
+            Fieldset(_("What the rule gives"), "name", *(["status"] if "status" in self.fields else []),
+                     "kind", "value", "stamps_needed"),
+            Fieldset(
+                _("When"),
+                Div(Div("starts_at", css_class="col-md-6"), Div("ends_at", css_class="col-md-6"), css_class="row"),
+                InlineCheckboxes("weekdays"),
+                Div(Div("hours_start", css_class="col-md-6"), Div("hours_end", css_class="col-md-6"), css_class="row"),
+            ),
+            Fieldset(_("Who and where"), "stores", "tiers", "segments", "first_purchase_only", "birthday_week"),
+            Fieldset(_("What is bought"), "categories", "skus", "min_spend"),
+            Fieldset(_("Stacking with other rules"), "priority", "mode", "group"),
+            Fieldset(_("Limits"), "member_cap", "member_cap_period", "budget"),
+        )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        kind = data.get("kind")
+        if data.get("stamps_needed") and kind and kind != EarnRule.Kind.STAMPS:
+            self.add_error("stamps_needed", gettext(
+                "Only a stamp card has stamps per card: choose the kind \"Stamp card\" or leave this empty."
+            ))
+        cap, period = data.get("member_cap"), data.get("member_cap_period")
+        if cap is None and period and period != EarnRule.CapPeriod.RULE and "member_cap" not in self.errors:
+            self.add_error("member_cap_period", gettext(
+                "A cap period needs a points cap per member: give the cap, or set the period back to "
+                "\"while the rule runs\"."
+            ))
+        budget, value = data.get("budget"), data.get("value")
+        if kind == EarnRule.Kind.FIXED and budget is not None and value is not None:
+            try:
+                smaller = Decimal(budget) < value
+            except InvalidOperation:
+                smaller = False
+            if smaller:
+                self.add_error("budget", gettext(
+                    "The total budget (%(budget)s points) is smaller than the fixed bonus (%(value)s points): "
+                    "the rule could never give its bonus. Raise the budget or lower the bonus."
+                ) % {"budget": budget, "value": f"{value.normalize():f}"})
+        return data
+
+
+class RuleFilterForm(forms.Form):
+    CURRENT = ""
+    ALL = "all"
+    STATUS_CHOICES = [
+        (CURRENT, _("Active and paused")), (EarnRule.Status.ACTIVE, _("Active")),
+        (EarnRule.Status.PAUSED, _("Paused")), (EarnRule.Status.ARCHIVED, _("Archived")), (ALL, _("All")),
+    ]
+
+    status = forms.ChoiceField(label=_("Show"), choices=STATUS_CHOICES, required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = NoTagHelper()
+
+    def statuses(self) -> list[str]:
+        value = self.cleaned_data.get("status", "") if self.is_valid() else ""
+        if value == self.ALL:
+            return []
+        if value == self.CURRENT:
+            return [EarnRule.Status.ACTIVE, EarnRule.Status.PAUSED]
+        return [value]

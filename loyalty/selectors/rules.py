@@ -1,0 +1,76 @@
+"""Reads about earning rules: the staff list with what each budget has used,
+and a member's stamp cards."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from loyalty.models import EarnRule, RuleUsage, StampCard
+from members.models import Member
+
+TOTAL_SCOPE = "total"  # RuleUsage.scope of a rule's points in all
+
+
+def rule_list_for_staff(*, statuses: Sequence[str] = ()) -> QuerySet[EarnRule]:
+    """Rules by status (all when ``statuses`` is empty), highest priority first,
+    each with ``budget_used``: the points it has given against its budget (0
+    before any). Stores and tiers are prefetched: a page costs four queries
+    (count, rows, stores, tiers) however long it is."""
+    used = RuleUsage.objects.filter(rule=OuterRef("pk"), scope=TOTAL_SCOPE).values("points")[:1]
+    rules = (
+        EarnRule.objects.annotate(budget_used=Coalesce(Subquery(used, output_field=IntegerField()), Value(0)))
+        .prefetch_related("stores", "tiers")
+        .order_by("-priority", "pk")
+    )
+    return rules.filter(status__in=list(statuses)) if statuses else rules
+
+
+def rule_list_paused() -> QuerySet[EarnRule]:
+    """Paused rules, for the simulator to include on request."""
+    return EarnRule.objects.filter(status=EarnRule.Status.PAUSED).order_by("-priority", "pk")
+
+
+@dataclass(frozen=True)
+class StampProgress:
+    """One stamp card of a member: ``stamps`` of ``needed`` on the current card."""
+
+    rule_id: int
+    name: str
+    needed: int
+    stamps: int
+    completed: int
+    reward_points: Decimal
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.needed - self.stamps)
+
+
+def stamp_card_list_for_member(*, member: Member) -> list[StampProgress]:
+    """The member's stamp cards: one per active stamp rule (an empty card when
+    they have no stamps yet), and the cards of paused rules still holding
+    stamps. Archived rules' cards are left out. One query."""
+    cards = StampCard.objects.filter(member=member, rule=OuterRef("pk"))
+    rows = (
+        EarnRule.objects.filter(kind=EarnRule.Kind.STAMPS)
+        .filter(
+            Q(status=EarnRule.Status.ACTIVE)
+            | Q(status=EarnRule.Status.PAUSED) & Exists(cards.filter(stamps__gt=0))
+        )
+        .annotate(
+            card_stamps=Coalesce(Subquery(cards.values("stamps")[:1], output_field=IntegerField()), Value(0)),
+            card_completed=Coalesce(Subquery(cards.values("completed")[:1], output_field=IntegerField()), Value(0)),
+        )
+        .order_by("-priority", "pk")
+        .values_list("pk", "name", "stamps_needed", "card_stamps", "card_completed", "value")
+    )
+    return [
+        StampProgress(rule_id=pk, name=name, needed=needed or 0, stamps=stamps, completed=completed,
+                      reward_points=value)
+        for pk, name, needed, stamps, completed, value in rows
+    ]

@@ -1,0 +1,239 @@
+"""``/staff/rules/``: earning rules (list, create, edit, pause, resume, archive,
+copy) and the simulator. Owner, manager and marketing.
+
+Every change goes through ``rule_save``, which validates the rule and clears
+the active rules' cache; the simulator writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils.formats import time_format
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views import View
+from django.views.generic import FormView, ListView
+
+from loyalty.forms.rules import WEEKDAYS, EarnRuleForm, RuleFilterForm
+from loyalty.models import EarnRule
+from loyalty.selectors import program_get_or_none
+from loyalty.selectors.rules import rule_list_for_staff
+from loyalty.services.rules import rule_save
+from loyalty.templatetags.loyalty_tags import local_datetime, money, number
+from loyalty.views.staff import StaffPage
+
+DAY_NAMES = dict(WEEKDAYS)
+
+
+def program_tz() -> ZoneInfo:
+    program = program_get_or_none()
+    return program.tz if program else ZoneInfo("UTC")
+
+
+def _weekdays_text(days: list[int]) -> str:
+    days = sorted(set(days))
+    if days == [5, 6]:
+        return _("weekends")
+    if days == [0, 1, 2, 3, 4]:
+        return _("weekdays")
+    return ", ".join(str(DAY_NAMES[day]) for day in days if day in DAY_NAMES)
+
+
+def rule_conditions(rule: EarnRule, *, currency: str = "") -> list[str]:
+    """The rule's conditions in words, for the list; the stores and tiers must be prefetched."""
+    parts: list[str] = []
+    if rule.weekdays:
+        parts.append(_weekdays_text(rule.weekdays))
+    if rule.hours_start is not None and rule.hours_end is not None:
+        parts.append(_("%(start)s–%(end)s") % {
+            "start": time_format(rule.hours_start, "H:i"), "end": time_format(rule.hours_end, "H:i"),
+        })
+    stores = list(rule.stores.all())
+    if stores:
+        parts.append(_("stores: %(names)s") % {"names": ", ".join(store.code for store in stores)})
+    tiers = list(rule.tiers.all())
+    if tiers:
+        parts.append(_("tiers: %(names)s") % {"names": ", ".join(tier.name for tier in tiers)})
+    if rule.segments:
+        parts.append(_("segments: %(ids)s") % {"ids": ", ".join(str(item) for item in rule.segments)})
+    if rule.categories:
+        parts.append(_("categories: %(names)s") % {"names": ", ".join(rule.categories)})
+    if rule.skus:
+        parts.append(_("SKUs: %(names)s") % {"names": ", ".join(rule.skus)})
+    if rule.min_spend is not None:
+        spend = money(rule.min_spend, currency) if currency else number(rule.min_spend)
+        parts.append(_("spend at least %(amount)s") % {"amount": spend})
+    if rule.first_purchase_only:
+        parts.append(_("first purchase only"))
+    if rule.birthday_week:
+        parts.append(_("birthday week"))
+    return parts
+
+
+def rule_value_text(rule: EarnRule) -> str:
+    """What the rule gives, in words: "×2", "+10 per unit", "+50 points", "5% of spend", "10 stamps: 100 points"."""
+    value = number(rule.value)
+    kind = EarnRule.Kind
+    if rule.kind == kind.MULTIPLIER:
+        return _("×%(value)s the base points") % {"value": value}
+    if rule.kind == kind.PER_UNIT:
+        return _("+%(value)s per unit") % {"value": value}
+    if rule.kind == kind.FIXED:
+        return _("+%(value)s points") % {"value": value}
+    if rule.kind == kind.PERCENT:
+        return _("+%(value)s%% of spend") % {"value": value}
+    if rule.kind == kind.STAMPS:
+        return ngettext(
+            "%(value)s points for a card of %(count)d stamp",
+            "%(value)s points for a card of %(count)d stamps",
+            rule.stamps_needed or 0,
+        ) % {"value": value, "count": rule.stamps_needed or 0}
+    return value
+
+
+def rule_schedule_text(rule: EarnRule, tz: ZoneInfo) -> str:
+    if rule.starts_at and rule.ends_at:
+        return _("%(start)s to %(end)s") % {"start": local_datetime(rule.starts_at, tz),
+                                           "end": local_datetime(rule.ends_at, tz)}
+    if rule.starts_at:
+        return _("from %(start)s") % {"start": local_datetime(rule.starts_at, tz)}
+    if rule.ends_at:
+        return _("until %(end)s") % {"end": local_datetime(rule.ends_at, tz)}
+    return _("always")
+
+
+class RuleListView(StaffPage, ListView):
+    template_name = "staff/rule_list.html"
+    section = "rules"
+    paginate_by = 50
+    context_object_name = "rules"
+
+    def get_queryset(self):
+        self.filter_form = RuleFilterForm(self.request.GET or None)
+        statuses = self.filter_form.statuses() if self.filter_form.is_bound else RuleFilterForm().statuses()
+        return rule_list_for_staff(statuses=statuses)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(filter_form=self.filter_form, **kwargs)
+        program = program_get_or_none()
+        tz = program.tz if program else ZoneInfo("UTC")
+        currency = program.currency if program else ""
+        context["rows"] = [
+            {
+                "rule": rule, "value": rule_value_text(rule), "schedule": rule_schedule_text(rule, tz),
+                "conditions": rule_conditions(rule, currency=currency),
+            }
+            for rule in context["rules"]
+        ]
+        context["zone"] = str(tz)
+        return context
+
+
+class RuleEditView(StaffPage, FormView):
+    """Create a rule (no ``pk``) or change one. Archived rules are kept as they
+    were, for the breakdowns that name them: copy one to start again."""
+
+    template_name = "staff/rule_form.html"
+    form_class = EarnRuleForm
+    section = "rules"
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        self.rule = None
+        if "pk" in kwargs:
+            self.rule = get_object_or_404(EarnRule, pk=kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if self.rule is not None and self.rule.status == EarnRule.Status.ARCHIVED:
+            messages.error(request, _("An archived rule cannot be changed; copy it to make a new one."))
+            return redirect("staff:rule-edit", pk=self.rule.pk)
+        return super().post(request, *args, **kwargs)
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {**super().get_form_kwargs(), "instance": self.rule, "tz": program_tz()}
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(rule=self.rule, **kwargs)
+        context["archived"] = self.rule is not None and self.rule.status == EarnRule.Status.ARCHIVED
+        return context
+
+    def form_valid(self, form: EarnRuleForm) -> HttpResponse:
+        created = self.rule is None
+        try:
+            rule = rule_save(
+                rule=form.instance, stores=list(form.cleaned_data["stores"]), tiers=list(form.cleaned_data["tiers"]),
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+            return self.form_invalid(form)
+        if created:
+            messages.success(self.request, _("Rule %(name)s was created.") % {"name": rule.name})
+        else:
+            messages.success(self.request, _("Rule %(name)s was saved.") % {"name": rule.name})
+        return redirect("staff:rules")
+
+
+class RuleActionView(StaffPage, View):
+    """POST only: pause, resume, archive or copy a rule (``action`` from the URL)."""
+
+    http_method_names = ["post"]
+    action = ""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        rule = get_object_or_404(EarnRule.objects.prefetch_related("stores", "tiers"), pk=kwargs["pk"])
+        status = EarnRule.Status
+        if self.action == "copy":
+            return self._copy(rule)
+        allowed = {
+            "pause": ({status.ACTIVE}, status.PAUSED, _("Rule %(name)s is paused: it gives no points until resumed.")),
+            "resume": ({status.PAUSED}, status.ACTIVE, _("Rule %(name)s is active again.")),
+            "archive": ({status.ACTIVE, status.PAUSED}, status.ARCHIVED,
+                        _("Rule %(name)s is archived: it gives no points and stays in the history.")),
+        }
+        if self.action not in allowed:
+            raise Http404
+        sources, target, message = allowed[self.action]
+        if rule.status not in sources:
+            messages.error(request, _("Rule %(name)s is %(status)s already; nothing was changed.") % {
+                "name": rule.name, "status": rule.get_status_display().lower(),
+            })
+            return redirect("staff:rules")
+        rule.status = target
+        try:
+            rule_save(rule=rule)
+        except ValidationError as error:
+            messages.error(request, _("Rule %(name)s could not be changed: %(errors)s") % {
+                "name": rule.name, "errors": " ".join(error.messages),
+            })
+            return redirect("staff:rule-edit", pk=rule.pk)
+        messages.success(request, message % {"name": rule.name})
+        return redirect("staff:rules")
+
+    def _copy(self, rule: EarnRule) -> HttpResponse:
+        stores, tiers = list(rule.stores.all()), list(rule.tiers.all())
+        copy = EarnRule.objects.get(pk=rule.pk)
+        copy.pk = None
+        copy._state.adding = True
+        copy.name = (_("Copy of %(name)s") % {"name": rule.name})[: EarnRule._meta.get_field("name").max_length]
+        copy.status = EarnRule.Status.PAUSED
+        copy = rule_save(rule=copy, stores=stores, tiers=tiers)
+        messages.success(self.request, _("A paused copy of %(name)s was made; change it and resume it when ready.") % {
+            "name": rule.name,
+        })
+        return redirect("staff:rule-edit", pk=copy.pk)
+
+
+class SimulateView(StaffPage, ListView):
+    """Placeholder until the simulator lands."""
+
+    template_name = "staff/rule_simulate.html"
+    section = "rules"
+
+    def get_queryset(self):
+        return EarnRule.objects.none()
