@@ -44,8 +44,10 @@ BASE_LABEL = "Base rate"
 class Earning:
     points: int
     breakdown: list[dict] = field(default_factory=list)
-    # The engine's result (None: the base rate alone, no rule or tier looked at).
+    # The engine's result (None: the base rate alone, no rule or tier looked at)
+    # and the rules it evaluated, by id (for the caps and the stamp cards).
     evaluation: Evaluation | None = None
+    rules: Mapping[int, RuleSnapshot] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -240,7 +242,9 @@ def purchase_earning(
         rules=active.rules,
         base_label=BASE_LABEL,
     )
-    return Earning(points=evaluation.points, breakdown=evaluation.breakdown, evaluation=evaluation)
+    return Earning(
+        points=evaluation.points, breakdown=evaluation.breakdown, evaluation=evaluation, rules=active.by_id
+    )
 
 
 def earning_simulate(

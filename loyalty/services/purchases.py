@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
@@ -28,6 +28,7 @@ from loyalty.exceptions import (
     RefundBeforePurchase,
     RefundTooLarge,
 )
+from loyalty.ledger.engine import AccountLedger, EntryDraft
 from loyalty.ledger.storage import (
     LedgerWriter,
     account_ledger,
@@ -38,7 +39,8 @@ from loyalty.models import LedgerEntry, PointsAccount, Program, Purchase, Purcha
 from loyalty.services.budgets import budgets_apply
 from loyalty.services.ledger import account_lock, account_lock_with_id
 from loyalty.services.program import program_get
-from loyalty.services.rules import active_rules
+from loyalty.services.stamps import stamp_cards_fill, stamp_cards_refund
+from loyalty.services.tiers.table import tier_upgrade_if_qualified
 from members.models import Member, User
 
 # Clocks of tills and POS systems drift; a purchase a little in the future is accepted.
@@ -209,12 +211,12 @@ def _purchase_create(
     ]
     earning = purchase_earning(purchase=purchase, lines=line_rows, program=program) if member else None
     if earning is not None and earning.evaluation is not None:
-        # Caps and stamp cards under the account lock, before the ledger write.
+        # Under the account lock: the caps count this earn before anyone else's.
         evaluation = budgets_apply(
-            evaluation=earning.evaluation, rules=active_rules().by_id, member_id=member.pk,
+            evaluation=earning.evaluation, rules=earning.rules, member_id=member.pk,
             purchased_at=purchased_at, program=program,
         )
-        earning = Earning(points=evaluation.points, breakdown=evaluation.breakdown, evaluation=evaluation)
+        earning = replace(earning, points=evaluation.points, breakdown=evaluation.breakdown, evaluation=evaluation)
     points = earning.points if earning else 0
     purchase.points = purchase.points_kept = points
     writer = LedgerWriter(now=now)
@@ -227,16 +229,43 @@ def _purchase_create(
     writer.insert(*([purchase] if purchase._state.adding else []), *line_rows)
     if account is not None:
         ledger = account_ledger(account, ledger_rules(program))
-        if points:
-            ledger.credit(
-                kind=LedgerEntry.Kind.EARN, points=points, effective_at=purchased_at,
-                idempotency_key=f"purchase:{purchase.pk}", pending=True,
-                purchase_id=purchase.pk, breakdown=earning.breakdown,
-            )
+        earning_credit(ledger, earning=earning, purchase_id=purchase.pk, purchased_at=purchased_at)
         ledger.settle(now)  # anything else that fell due meanwhile
         writer.add(account, ledger)
     writer.flush(returning=False)
+    if account is not None:
+        if earning.evaluation is not None:
+            stamp_cards_fill(member_id=member.pk, evaluation=earning.evaluation, rules=earning.rules)
+        # Upgrade at once, under the account lock, now that the earn is written.
+        tier_upgrade_if_qualified(member_id=member.pk, now=now, program=program)
     return PurchaseResult(purchase=purchase, points=points, created=True, account=account)
+
+
+def earning_credit(
+    ledger: AccountLedger, *, earning: Earning, purchase_id: int, purchased_at: dt.datetime
+) -> EntryDraft | None:
+    """Credit a purchase's points as its earn entry (pending for the return window).
+
+    A purchase that earns no points but gives stamps still gets an earn entry,
+    of 0 points and no lot: its breakdown is the record of the stamps, which
+    the member's history shows and a refund takes back. Shared by the live and
+    the bulk paths.
+    """
+    if earning.points:
+        return ledger.credit(
+            kind=LedgerEntry.Kind.EARN, points=earning.points, effective_at=purchased_at,
+            idempotency_key=f"purchase:{purchase_id}", pending=True, purchase_id=purchase_id,
+            breakdown=earning.breakdown,
+        )
+    if earning.evaluation is not None and earning.evaluation.stamps:
+        ledger.settle(purchased_at)
+        draft = EntryDraft(
+            kind=LedgerEntry.Kind.EARN, points=0, effective_at=purchased_at,
+            idempotency_key=f"purchase:{purchase_id}", purchase_id=purchase_id, breakdown=earning.breakdown,
+        )
+        ledger.entries.append(draft)
+        return draft
+    return None
 
 
 def refund_points_kept(*, points: int, amount: Decimal, refunded: Decimal) -> int:
@@ -318,13 +347,23 @@ def _refund_create(
         points_reversed=reversed_points, payload_hash=payload_hash, source=source,
         recorded_by=recorded_by, recorded_at=now,
     )
+    refunded_before = purchase.refunded_amount
     purchase.refunded_amount = refunded
     purchase.points_kept = kept
     purchase.save(update_fields=["refunded_amount", "points_kept"])
     if account is not None:
+        # The earn entry: its lot (the points to reverse first) and its breakdown (the stamps given).
+        earn = LedgerEntry.objects.filter(purchase_id=purchase.pk, kind=LedgerEntry.Kind.EARN).select_related(
+            "lot"
+        ).first()
+        if earn is not None:
+            stamp_cards_refund(
+                member_id=member_id, breakdown=earn.breakdown, amount=purchase.amount,
+                refunded_before=refunded_before, refunded_after=refunded,
+            )
         ledger = account_ledger(account, ledger_rules(program))
         if reversed_points:
-            lot_row = purchase.lot if hasattr(purchase, "lot") else None
+            lot_row = earn.lot if earn is not None else None
             ledger.reverse(
                 lot=lot_from_row(lot_row) if lot_row else None, points=reversed_points,
                 effective_at=refunded_at, idempotency_key=f"refund:{refund.pk}",

@@ -253,7 +253,8 @@ def test_a_simulation_takes_a_tier_or_the_members_own_context():
     ]
     member = MemberFactory()
     MemberTier.objects.create(member=member, tier=gold)
-    assert earning_simulate(store=store, purchased_at=T0, amount=Decimal("40"), member=member).points == 40 + 20 + 10 + 50
+    own = earning_simulate(store=store, purchased_at=T0, amount=Decimal("40"), member=member)
+    assert own.points == 40 + 20 + 10 + 50
     record("P1", member=member, store=store, amount="40")
     later = earning_simulate(store=store, purchased_at=T0 + dt.timedelta(days=1), amount=Decimal("40"), member=member)
     assert later.points == 40 + 20 + 10  # no longer the first purchase

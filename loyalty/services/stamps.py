@@ -1,0 +1,134 @@
+"""Stamp cards: filling them after an earn, taking stamps back on a refund.
+
+A stamp rule (``EarnRule.Kind.STAMPS``, evaluated by ``loyalty.rules``) gives
+stamps; each ``stamps_needed`` of them fill a card worth the rule's value in
+points, and the stamps left over start the next card. ``StampCard`` keeps,
+per member and rule, the stamps on the current card and the cards completed.
+
+The stamps a purchase gave are recorded in the breakdown of its earn entry
+(``{"rule": id, "stamps": given, "cards": filled, ...}``); a purchase that
+gives stamps but no points still writes an earn entry of 0 points for that
+record. A refund takes back ``given - floor(given x remaining amount /
+amount)`` stamps in all (the rounding of the points a purchase keeps), from
+the current card and never below 0: a completed card stays completed, and
+its points go back through the refund's reversal of the purchase's points.
+
+Every write here runs under the member's ``PointsAccount`` lock, in the
+earn's or the refund's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import F
+
+from loyalty.models import EarnRule, StampCard
+from loyalty.rules import Evaluation, RuleSnapshot, stamp_card_fill
+
+
+def refund_stamps_kept(*, stamps: int, amount: Decimal, refunded: Decimal) -> int:
+    """``floor(stamps × remaining amount / amount)``: ``refund_points_kept``'s rounding."""
+    from loyalty.services.purchases import refund_points_kept
+
+    return refund_points_kept(points=stamps, amount=amount, refunded=refunded)
+
+
+def stamps_given(breakdown: Sequence[Mapping]) -> dict[int, int]:
+    """``{rule id: stamps}`` a purchase gave, read from its earn entry's breakdown."""
+    return {
+        item["rule"]: item["stamps"]
+        for item in breakdown or ()
+        if isinstance(item.get("rule"), int) and item.get("stamps")
+    }
+
+
+def stamp_cards_fill(*, member_id: int, evaluation: Evaluation, rules: Mapping[int, RuleSnapshot]) -> None:
+    """Put the stamps of an earn on the member's cards: ``stamps = (current + given) %
+    needed``, ``completed += filled``.
+
+    Call under the member's account lock, in the earn's transaction. No query
+    when the evaluation gave no stamps; else one read and one write per card.
+    """
+    given = {rule_id: stamps for rule_id, (stamps, _cards) in evaluation.stamps.items() if rule_id in rules}
+    if not given:
+        return
+    cards = {card.rule_id: card for card in StampCard.objects.filter(member_id=member_id, rule_id__in=given)}
+    for rule_id in sorted(given):
+        needed = rules[rule_id].stamps_needed
+        card = cards.get(rule_id)
+        filled, left = stamp_card_fill(current=card.stamps if card else 0, given=given[rule_id], needed=needed)
+        if card is None:
+            StampCard.objects.create(member_id=member_id, rule_id=rule_id, stamps=left, completed=filled)
+        else:
+            card.stamps, card.completed = left, card.completed + filled
+            card.save(update_fields=["stamps", "completed", "updated_at"])
+
+
+def stamp_cards_refund(
+    *, member_id: int, breakdown: Sequence[Mapping], amount: Decimal, refunded_before: Decimal,
+    refunded_after: Decimal,
+) -> dict[int, int]:
+    """Take back the stamps a refund removes: for each stamp rule of the purchase's
+    breakdown, ``kept(before) - kept(after)`` stamps from the current card, never below 0.
+
+    Returns ``{rule id: stamps taken}``. Call under the member's account lock,
+    in the refund's transaction. No query when the purchase gave no stamps.
+    """
+    removed = {}
+    for rule_id, stamps in stamps_given(breakdown).items():
+        before = refund_stamps_kept(stamps=stamps, amount=amount, refunded=refunded_before)
+        after = refund_stamps_kept(stamps=stamps, amount=amount, refunded=refunded_after)
+        if before > after:
+            removed[rule_id] = before - after
+    for rule_id in sorted(removed):
+        card = StampCard.objects.filter(member_id=member_id, rule_id=rule_id).first()
+        if card is not None and card.stamps:
+            taken = min(card.stamps, removed[rule_id])
+            StampCard.objects.filter(pk=card.pk).update(stamps=F("stamps") - taken)
+            removed[rule_id] = taken
+        else:
+            removed[rule_id] = 0
+    return removed
+
+
+@dataclass(frozen=True)
+class StampCardView:
+    """A member's card as the portal and the till show it."""
+
+    rule_id: int
+    name: str
+    stamps: int
+    needed: int
+    completed: int
+    reward_points: int
+
+    @property
+    def left(self) -> int:
+        return self.needed - self.stamps
+
+
+def stamp_cards_for_member(*, member_id: int) -> list[StampCardView]:
+    """The member's cards of active stamp rules (an empty card for a rule never used), by
+    the rules' priority. Two queries."""
+    rules = list(
+        EarnRule.objects.filter(status=EarnRule.Status.ACTIVE, kind=EarnRule.Kind.STAMPS)
+        .order_by("-priority", "pk").values_list("pk", "name", "stamps_needed", "value")
+    )
+    if not rules:
+        return []
+    cards = {
+        rule_id: (stamps, completed)
+        for rule_id, stamps, completed in StampCard.objects.filter(
+            member_id=member_id, rule_id__in=[rule[0] for rule in rules]
+        ).values_list("rule_id", "stamps", "completed")
+    }
+    return [
+        StampCardView(
+            rule_id=pk, name=name, stamps=cards.get(pk, (0, 0))[0], needed=needed or 0,
+            completed=cards.get(pk, (0, 0))[1], reward_points=int(value),
+        )
+        for pk, name, needed, value in rules
+    ]
