@@ -10,6 +10,7 @@ import datetime as dt
 from celery import shared_task
 
 from loyalty.services.ledger import points_expire_due, points_release_due
+from loyalty.services.tiers import tiers_review, vip_expire_due
 
 
 def _instant(as_of: str | None) -> dt.datetime | None:
@@ -31,3 +32,15 @@ def release_pending_points(*, as_of: str | None = None) -> dict[str, int]:
 def expire_points(*, as_of: str | None = None) -> dict[str, int]:
     """Expire every available lot due at or before ``as_of`` (ISO 8601 with an offset; default now)."""
     return dataclasses.asdict(points_expire_due(as_of=_instant(as_of)))
+
+
+@shared_task(acks_late=True)
+def review_tiers(*, as_of: str | None = None) -> dict[str, int]:
+    """The monthly tier review at ``as_of`` (ISO 8601 with an offset; default now): grace periods, moves down."""
+    return dataclasses.asdict(tiers_review(now=_instant(as_of)))
+
+
+@shared_task(acks_late=True)
+def expire_paid_tiers(*, as_of: str | None = None) -> dict[str, int]:
+    """End the paid tiers whose period ended at or before ``as_of`` (ISO 8601 with an offset; default now)."""
+    return dataclasses.asdict(vip_expire_due(now=_instant(as_of)))

@@ -194,6 +194,15 @@ CELERY_BEAT_SCHEDULE = {
         "task": "loyalty.tasks.expire_points",
         "schedule": crontab(minute=5),
     },
+    # loyalty.services.tiers.review.next_review_at must name the same instant.
+    "review-tiers": {
+        "task": "loyalty.tasks.review_tiers",
+        "schedule": crontab(minute=30, hour=2, day_of_month=1),
+    },
+    "expire-paid-tiers": {
+        "task": "loyalty.tasks.expire_paid_tiers",
+        "schedule": crontab(minute=20),
+    },
 }
 
 LOGGING = {

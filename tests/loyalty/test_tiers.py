@@ -449,3 +449,23 @@ def test_expiry_leaves_a_better_qualifying_tier(ladder, vip):
     assert vip_expire_due(now=fee.valid_until) .moved == 0
     status = status_of(member)
     assert (status.tier, status.vip_until) == (ladder["platinum"], None)
+
+
+def test_the_beat_schedule_runs_the_review_when_next_review_at_says():
+    from django.conf import settings
+
+    schedule = settings.CELERY_BEAT_SCHEDULE["review-tiers"]["schedule"]
+    review = next_review_at(now=NOW)
+    assert (schedule.minute, schedule.hour, schedule.day_of_month) == ({review.minute}, {review.hour}, {review.day})
+    assert settings.CELERY_BEAT_SCHEDULE["expire-paid-tiers"]["task"] == "loyalty.tasks.expire_paid_tiers"
+
+
+def test_tasks_run_the_review_and_the_expiry(ladder, vip):
+    from loyalty.tasks import expire_paid_tiers, review_tiers
+
+    member = member_with_account()
+    MemberTier.objects.create(member=member, tier=ladder["gold"])
+    paid = MemberFactory()
+    fee = vip_fee_record(member=paid, tier=vip, external_id="F1", source=Source.STAFF, now=NOW).fee
+    assert review_tiers.delay(as_of=NOW.isoformat()).get()["grace_started"] == 1
+    assert expire_paid_tiers.delay(as_of=fee.valid_until.isoformat()).get() == {"ended": 1, "moved": 1}
