@@ -14,12 +14,14 @@ from loyalty.rules import (
     MULTIPLIER,
     PER_UNIT,
     PERCENT,
+    STAMPS,
     Line,
     MemberContext,
     ProgramFacts,
     PurchaseFacts,
     RuleSnapshot,
     evaluate,
+    evaluation_capped,
 )
 
 PROGRAM = ProgramFacts(earn_rate=Decimal("1"), timezone="Europe/Warsaw")
@@ -220,31 +222,203 @@ def test_rule_bonuses_apply_even_when_the_base_gives_nothing():
     assert (result.points, result.breakdown) == (50, [{"rule": 1, "label": "rule 1", "points": 50}])
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "member", "applies"),
+    [
+        ({"tier_ids": frozenset({7})}, MemberContext(tier_id=7), True),
+        ({"tier_ids": frozenset({7, 8})}, MemberContext(tier_id=8), True),
+        ({"tier_ids": frozenset({7})}, MemberContext(tier_id=8), False),
+        ({"tier_ids": frozenset({7})}, NOBODY, False),  # no tier
+        ({}, MemberContext(tier_id=8), True),  # no tiers named: everyone
+        ({"segment_ids": frozenset({3})}, MemberContext(segment_ids=frozenset({3, 4})), True),
+        ({"segment_ids": frozenset({3, 5})}, MemberContext(segment_ids=frozenset({5})), True),  # any of them
+        ({"segment_ids": frozenset({3})}, MemberContext(segment_ids=frozenset({4})), False),
+        ({"segment_ids": frozenset({3})}, NOBODY, False),
+        ({}, MemberContext(segment_ids=frozenset({4})), True),
+        ({"tier_ids": frozenset({7}), "segment_ids": frozenset({3})},
+         MemberContext(tier_id=7, segment_ids=frozenset({3})), True),
+        ({"tier_ids": frozenset({7}), "segment_ids": frozenset({3})},
+         MemberContext(tier_id=7, segment_ids=frozenset({4})), False),
+    ],
+)
+def test_tiers_and_segments_decide_whether_a_rule_applies(kwargs, member, applies):
+    assert bonus([rule(**kwargs)], member=member) == (10 if applies else 0)
+
+
+def gold(multiplier="1.5", tier_id=7):
+    return MemberContext(tier_id=tier_id, tier_code="gold", tier_multiplier=Decimal(multiplier))
+
+
+@pytest.mark.parametrize(
+    ("multiplier", "amount", "tier_points"),
+    [("1.5", "45.50", 22), ("2", "45.50", 45), ("1.25", "3.99", 0), ("1", "45.50", 0), ("1.01", "45.50", 0)],
+)
+def test_the_tier_multiplier_is_an_item_right_after_the_base(multiplier, amount, tier_points):
+    result = evaluate(purchase=purchase(amount=amount), member=gold(multiplier), program=PROGRAM,
+                      rules=[rule(1, FIXED, "5")])
+    base = int(Decimal(amount))
+    expected = [{"rule": "base", "label": "Base rate", "points": base}]
+    if tier_points:
+        expected.append({"rule": "tier", "tier": 7, "label": "gold", "points": tier_points})
+    expected.append({"rule": 1, "label": "rule 1", "points": 5})
+    assert result.breakdown == expected
+    assert result.points == base + tier_points + 5
+
+
+def test_the_tier_multiplies_the_base_only_never_a_bonus():
+    double = rule(1, MULTIPLIER, "2")
+    result = evaluate(purchase=purchase(), member=gold("2"), program=PROGRAM, rules=[double, rule(2, FIXED, "10")])
+    assert [item["points"] for item in result.breakdown] == [45, 45, 45, 10]  # base, tier, x2, fixed
+
+
+def stamp_rule(rule_id=50, needed=10, value="100", **kwargs):
+    return rule(rule_id, STAMPS, value, stamps_needed=needed, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "lines", "current", "stamps", "cards", "points"),
+    [
+        ({}, LINES, 0, 1, 0, 0),  # a visit
+        ({}, (), 9, 1, 1, 100),  # the visit that fills the card
+        ({}, (), 19, 1, 2, 200),  # more on the card than needed (the rule was edited): total // needed
+        ({"categories": frozenset({"coffee"})}, LINES, 0, 2, 0, 0),  # 2 bags
+        ({"categories": frozenset({"coffee"})}, LINES, 8, 2, 1, 100),
+        ({"categories": frozenset({"coffee"}), "needed": 2}, LINES, 1, 2, 1, 100),  # 3 stamps: one card, 1 left
+        ({"skus": frozenset({"BEANS-1", "MUG"}), "needed": 2}, LINES, 1, 3, 2, 200),  # 4 stamps: two cards
+        ({"categories": frozenset({"coffee"}), "value": "12.5", "needed": 2}, LINES, 0, 2, 1, 12),
+        ({"categories": frozenset({"loose"})},
+         (Line(sku="TEA", category="loose", quantity=Decimal("2.75"), amount=Decimal("9")),), 0, 2, 0, 0),
+    ],
+)
+def test_a_stamp_card_counts_stamps_and_fills_cards(kwargs, lines, current, stamps, cards, points):
+    kwargs = dict(kwargs)
+    needed = kwargs.pop("needed", 10)
+    value = kwargs.pop("value", "100")
+    card = stamp_rule(needed=needed, value=value, **kwargs)
+    result = evaluate(purchase=purchase(lines=lines), member=MemberContext(stamps={50: current}), program=PROGRAM,
+                      rules=[card])
+    item = result.breakdown[-1]
+    assert item == {"rule": 50, "label": "rule 50", "points": points, "stamps": stamps, "cards": cards}
+    assert result.stamps == {50: (stamps, cards)}
+    assert result.points == 45 + points
+
+
+def test_a_stamp_card_gives_nothing_without_matching_whole_units():
+    half = (Line(sku="TEA", category="loose", quantity=Decimal("0.5"), amount=Decimal("9")),)
+    card = stamp_rule(categories=frozenset({"loose"}))
+    result = evaluate(purchase=purchase(lines=half), member=NOBODY, program=PROGRAM, rules=[card])
+    assert result.stamps == {} and [item["rule"] for item in result.breakdown] == ["base"]
+    coffee_card = stamp_rule(categories=frozenset({"coffee"}))
+    result = evaluate(purchase=purchase(lines=half), member=NOBODY, program=PROGRAM, rules=[coffee_card])
+    assert result.stamps == {}  # no coffee at all
+
+
+def test_a_stamp_cards_conditions_hold_like_any_rule():
+    card = stamp_rule(min_spend=Decimal("50"))
+    assert evaluate(purchase=purchase(), member=NOBODY, program=PROGRAM, rules=[card]).stamps == {}
+    card = stamp_rule(tier_ids=frozenset({7}))
+    assert evaluate(purchase=purchase(), member=gold(), program=PROGRAM, rules=[card]).stamps == {50: (1, 0)}
+
+
+def test_stamp_cards_stand_outside_exclusive_and_best_of_group_stacking():
+    rules = [
+        rule(1, FIXED, "30", priority=9, mode=EXCLUSIVE),
+        rule(2, FIXED, "5", priority=1),
+        stamp_rule(60, needed=2, priority=0, mode=EXCLUSIVE),
+        stamp_rule(61, needed=5, priority=0, mode=BEST_OF_GROUP, group="g"),
+        rule(3, FIXED, "500", priority=0, mode=BEST_OF_GROUP, group="g"),
+    ]
+    result = evaluate(purchase=purchase(), member=MemberContext(stamps={60: 1}), program=PROGRAM, rules=rules)
+    assert [(item["rule"], item["points"]) for item in result.breakdown] == [
+        ("base", 45), (1, 30), (60, 100), (61, 0),  # the exclusive rule shuts out 2 and 3, not the cards
+    ]
+
+
+@pytest.mark.parametrize(
+    ("left", "expected", "total"),
+    [
+        ({}, [("base", 45, False), (1, 30, False), (2, 10, False)], 85),
+        ({1: 30}, [("base", 45, False), (1, 30, False), (2, 10, False)], 85),  # exactly enough
+        ({1: 12}, [("base", 45, False), (1, 12, True), (2, 10, False)], 67),
+        ({1: 0}, [("base", 45, False), (2, 10, False)], 55),  # dropped
+        ({1: -5}, [("base", 45, False), (2, 10, False)], 55),  # overspent earlier: nothing, never negative
+        ({1: 3, 2: 4}, [("base", 45, False), (1, 3, True), (2, 4, True)], 52),
+        ({50: 0}, [("base", 45, False), (1, 30, False), (2, 10, False), (50, 0, True)], 85),  # the card stays
+    ],
+)
+def test_caps_reduce_items_and_the_total_follows(left, expected, total):
+    rules = [rule(1, FIXED, "30", priority=2), rule(2, FIXED, "10", priority=1), stamp_rule(needed=2, value="40")]
+    result = evaluate(purchase=purchase(), member=MemberContext(stamps={50: 1}) if 50 in left else NOBODY,
+                      program=PROGRAM, rules=rules if 50 in left else rules[:2])
+    capped = evaluation_capped(result, left=left)
+    assert [(item.rule_id, item.points, item.capped) for item in capped.applied] == expected
+    assert capped.points == total == sum(item["points"] for item in capped.breakdown)
+    assert all(item.get("capped") is True for item in capped.breakdown if (item["rule"], True) in
+               {(rule_id, flag) for rule_id, _points, flag in expected})
+
+
 rule_strategy = st.builds(
     RuleSnapshot,
     id=st.integers(1, 10_000),
     name=st.just("r"),
-    kind=st.sampled_from([MULTIPLIER, PER_UNIT, FIXED, PERCENT]),
+    kind=st.sampled_from([MULTIPLIER, PER_UNIT, FIXED, PERCENT, STAMPS]),
     value=st.decimals(min_value=Decimal("1"), max_value=Decimal("50"), places=2),
     priority=st.integers(0, 3),
     mode=st.sampled_from(["stack", EXCLUSIVE, BEST_OF_GROUP]),
     group=st.sampled_from(["a", "b"]),
     categories=st.sampled_from([frozenset(), frozenset({"coffee"})]),
     min_spend=st.sampled_from([None, Decimal("10"), Decimal("1000")]),
+    tier_ids=st.sampled_from([frozenset(), frozenset({1}), frozenset({1, 2})]),
+    segment_ids=st.sampled_from([frozenset(), frozenset({5}), frozenset({5, 6})]),
+    stamps_needed=st.integers(2, 12),
 )
+member_strategy = st.builds(
+    MemberContext,
+    is_first_purchase=st.booleans(),
+    tier_id=st.sampled_from([None, 1, 2]),
+    tier_code=st.just("t"),
+    tier_multiplier=st.decimals(min_value=Decimal("1"), max_value=Decimal("3"), places=2),
+    segment_ids=st.sampled_from([frozenset(), frozenset({5}), frozenset({6, 7})]),
+    stamps=st.dictionaries(st.integers(1, 10_000), st.integers(0, 30), max_size=3),
+)
+lines_strategy = st.lists(
+    st.builds(
+        Line, sku=st.sampled_from(["A", "B"]), category=st.sampled_from(["coffee", "tea"]),
+        quantity=st.decimals(min_value=Decimal("0.001"), max_value=Decimal("20"), places=3),
+        amount=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("500"), places=2),
+    ),
+    max_size=4,
+).map(tuple)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     rules=st.lists(rule_strategy, max_size=8, unique_by=lambda r: r.id),
+    member=member_strategy,
+    lines=lines_strategy,
     amount=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99999"), places=2),
     rate=st.decimals(min_value=Decimal("0"), max_value=Decimal("10"), places=2),
+    left=st.dictionaries(st.integers(1, 10_000), st.integers(-10, 200), max_size=4),
 )
-def test_the_breakdown_sums_to_the_total_and_nothing_is_negative(rules, amount, rate):
+def test_the_breakdown_sums_to_the_total_and_nothing_is_negative(rules, member, lines, amount, rate, left):
     program = ProgramFacts(earn_rate=rate, timezone="UTC")
-    result = evaluate(purchase=purchase(amount=str(amount)), member=NOBODY, program=program, rules=rules)
-    assert result.points == sum(item["points"] for item in result.breakdown) >= 0
-    assert all(item["points"] > 0 for item in result.breakdown)
-    groups = [r.group for r in rules if r.mode == BEST_OF_GROUP and r.id in {i.rule_id for i in result.applied}]
-    assert len(groups) == len(set(groups))  # at most one rule of each group
-    assert sum(1 for r in rules if r.mode == EXCLUSIVE and r.id in {i.rule_id for i in result.applied}) <= 1
+    result = evaluate(purchase=purchase(amount=str(amount), lines=lines), member=member, program=program, rules=rules)
+    limits = {**left, **{r.id: left.get(r.id, 0) for r in rules[:2]}}  # some rules that may apply are capped
+    capped = evaluation_capped(result, left=limits)
+    for outcome in (result, capped):
+        assert outcome.points == sum(item["points"] for item in outcome.breakdown) >= 0
+        assert all(item["points"] > 0 or item.get("stamps", 0) > 0 for item in outcome.breakdown)
+        applied = {item.rule_id for item in outcome.applied}
+        stacked = [r for r in rules if r.id in applied and r.kind != STAMPS]
+        groups = [r.group for r in stacked if r.mode == BEST_OF_GROUP]
+        assert len(groups) == len(set(groups))  # at most one rule of each group
+        assert sum(1 for r in stacked if r.mode == EXCLUSIVE) <= 1
+    order = [item.rule_id for item in result.applied]
+    if "tier" in order:
+        assert member.tier_id is not None and order.index("tier") == order.count("base")  # right after the base
+    for item in capped.applied:
+        if item.rule_id in limits:
+            assert item.points <= max(0, limits[item.rule_id])
+    for rule_id, (stamps, cards) in result.stamps.items():
+        card = next(r for r in rules if r.id == rule_id)
+        assert stamps > 0 and cards == (member.stamps.get(rule_id, 0) + stamps) // card.stamps_needed
