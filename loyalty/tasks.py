@@ -9,6 +9,7 @@ import datetime as dt
 
 from celery import shared_task
 
+from loyalty.services.bonuses import bonuses_grant_due, referral_bonuses_grant_due
 from loyalty.services.ledger import points_expire_due, points_release_due
 from loyalty.services.tiers import tiers_review, vip_expire_due
 
@@ -32,6 +33,18 @@ def release_pending_points(*, as_of: str | None = None) -> dict[str, int]:
 def expire_points(*, as_of: str | None = None) -> dict[str, int]:
     """Expire every available lot due at or before ``as_of`` (ISO 8601 with an offset; default now)."""
     return dataclasses.asdict(points_expire_due(as_of=_instant(as_of)))
+
+
+@shared_task(acks_late=True)
+def grant_occasion_bonuses(*, as_of: str | None = None) -> dict[str, int]:
+    """Grant the birthday and anniversary bonuses due by ``as_of`` (ISO 8601 with an offset; default now)."""
+    return dataclasses.asdict(bonuses_grant_due(as_of=_instant(as_of)))
+
+
+@shared_task(acks_late=True)
+def grant_referral_bonuses(*, as_of: str | None = None) -> dict[str, int]:
+    """Grant the referral bonuses whose first purchase is final by ``as_of`` (ISO 8601 with an offset; default now)."""
+    return dataclasses.asdict(referral_bonuses_grant_due(as_of=_instant(as_of)))
 
 
 @shared_task(acks_late=True)

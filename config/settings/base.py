@@ -203,6 +203,17 @@ CELERY_BEAT_SCHEDULE = {
         "task": "loyalty.tasks.expire_paid_tiers",
         "schedule": crontab(minute=20),
     },
+    # With the release of pending points: a referral waits for the first purchase's release.
+    "grant-referral-bonuses": {
+        "task": "loyalty.tasks.grant_referral_bonuses",
+        "schedule": crontab(minute="*/15"),
+    },
+    # Daily occasions (birthdays, anniversaries), looked for every hour so that they are
+    # granted within the first hour of the program's day whatever its zone (beat runs in UTC).
+    "grant-occasion-bonuses": {
+        "task": "loyalty.tasks.grant_occasion_bonuses",
+        "schedule": crontab(minute=10),
+    },
 }
 
 LOGGING = {

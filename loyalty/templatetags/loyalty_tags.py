@@ -16,7 +16,7 @@ from django.utils import formats
 from django.utils.translation import get_language, gettext, to_locale
 
 from loyalty.currencies import money_format
-from loyalty.models import LedgerEntry, PointsLot, Program
+from loyalty.models import ActionBonus, LedgerEntry, PointsLot, Program
 from members.models import STAFF_ROLES
 from members.permissions import user_member
 
@@ -130,6 +130,16 @@ def lot_pending(lot: PointsLot | None) -> bool:
     return lot is not None and lot.status == PointsLot.Status.PENDING
 
 
+@register.filter
+def bonus_label(entry: LedgerEntry) -> str:
+    """The translated name of the action bonus an entry grants (its breakdown
+    names the kind), or "" for any other entry."""
+    for item in entry.breakdown or ():
+        if isinstance(item, dict) and item.get("rule") == "bonus" and item.get("bonus") in ActionBonus.Kind.values:
+            return str(ActionBonus.Kind(item["bonus"]).label)
+    return ""
+
+
 def entry_text(entry: LedgerEntry, program: Program) -> str:
     """One ledger entry in the member's words (the points are shown beside it)."""
     purchase = entry.purchase if entry.purchase_id else None
@@ -141,7 +151,8 @@ def entry_text(entry: LedgerEntry, program: Program) -> str:
             return gettext("Purchase at %(store)s") % {"store": store}
         return gettext("Points earned")
     if entry.kind == kind.BONUS:
-        return gettext("Bonus: %(reason)s") % {"reason": entry.reason} if entry.reason else gettext("Bonus points")
+        label = bonus_label(entry) or entry.reason
+        return gettext("Bonus: %(reason)s") % {"reason": label} if label else gettext("Bonus points")
     if entry.kind == kind.RELEASE:
         if purchase:
             return gettext("Points from your purchase at %(store)s on %(date)s are now available") % {
