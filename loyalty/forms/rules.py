@@ -8,6 +8,7 @@ model's own checks, whose errors land on the same fields.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -261,3 +262,142 @@ class RuleFilterForm(forms.Form):
         if value == self.CURRENT:
             return [EarnRule.Status.ACTIVE, EarnRule.Status.PAUSED]
         return [value]
+
+
+# -- the simulator ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BasketLine:
+    sku: str
+    category: str
+    quantity: Decimal
+    amount: Decimal
+
+
+def _decimal(text: str) -> Decimal | None:
+    try:
+        value = Decimal(text.strip().replace(",", "."))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+class BasketLinesField(forms.CharField):
+    """Lines typed one per row as ``sku; category; quantity; amount`` (category may
+    be empty; quantity and amount use a dot or a comma for decimals)."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "autocomplete": "off"})
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("strip", False)  # keep the row numbers as typed
+        super().__init__(**kwargs)
+
+    def to_python(self, value) -> list[BasketLine]:
+        text = super().to_python(value)
+        lines: list[BasketLine] = []
+        for number, row in enumerate(text.splitlines(), start=1):
+            if not row.strip():
+                continue
+            cells = [cell.strip() for cell in row.split(";")]
+            if len(cells) != 4 or not cells[0]:
+                raise forms.ValidationError(
+                    _("Row %(row)d: give sku; category; quantity; amount (four parts separated by semicolons)."),
+                    code="bad_row", params={"row": number},
+                )
+            quantity, amount = _decimal(cells[2]), _decimal(cells[3])
+            if quantity is None or quantity <= 0:
+                raise forms.ValidationError(
+                    _("Row %(row)d: the quantity %(value)s is not a number above zero."),
+                    code="bad_quantity", params={"row": number, "value": cells[2]},
+                )
+            if amount is None or amount < 0:
+                raise forms.ValidationError(
+                    _("Row %(row)d: the amount %(value)s is not a number of zero or more."),
+                    code="bad_amount", params={"row": number, "value": cells[3]},
+                )
+            lines.append(BasketLine(sku=cells[0][:64], category=cells[1][:64], quantity=quantity, amount=amount))
+        return lines
+
+
+class SimulateForm(forms.Form):
+    """A basket to try the rules on. ``draft`` marks that the rule being edited
+    (kept in the session) takes part."""
+
+    store = forms.ModelChoiceField(
+        label=_("Store"), queryset=Store.objects.order_by("name", "pk"), empty_label=None,
+        help_text=_("Rules limited to stores, days or hours look at this store and its time zone."),
+    )
+    purchased_at = NaiveDateTimeField(
+        label=_("Date and time"), help_text=_("In the store's time zone."),
+    )
+    amount = forms.DecimalField(
+        label=_("Amount"), min_value=Decimal("0.01"), max_digits=12, decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+    )
+    lines = BasketLinesField(
+        label=_("Lines (optional)"),
+        help_text=_("One product per row: sku; category; quantity; amount, e.g. BEANS-1KG; coffee; 2; 59.80. "
+                    "Rules on categories and SKUs look at these."),
+    )
+    card = forms.CharField(
+        label=_("Member card number (optional)"), required=False, max_length=32,
+        help_text=_("The member's tier, segments, stamp cards, first purchase and birthday then count."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric", "spellcheck": "false"}),
+    )
+    tier = forms.ModelChoiceField(
+        label=_("Tier"), required=False, queryset=Tier.objects.filter(archived=False).order_by("rank"),
+        empty_label=_("The member's own tier (none without a member)"),
+        help_text=_("Try the basket as if the member (or an anonymous customer) were on this tier."),
+    )
+    include = forms.ModelMultipleChoiceField(
+        label=_("Paused rules to include"), required=False, queryset=EarnRule.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Active rules always count; tick paused rules to see what they would add."),
+    )
+    caps = forms.BooleanField(
+        label=_("Apply what is left of caps and budgets"), required=False,
+        help_text=_("Off: what the rules give. On: less where a member's cap or a budget is nearly spent."),
+    )
+    draft = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, paused=None, find_member=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if paused is not None:
+            self.fields["include"].queryset = paused
+        if not self.fields["include"].queryset.exists():
+            del self.fields["include"]
+        self.find_member = find_member
+        self.helper = NoTagHelper()
+
+    def clean_card(self):
+        card = "".join(self.cleaned_data["card"].split())
+        if not card:
+            return None
+        member = self.find_member(card) if self.find_member else None
+        if member is None:
+            raise forms.ValidationError(
+                _("No member has the card number %(card)s."), code="unknown_card", params={"card": card},
+            )
+        return member
+
+    def clean(self) -> dict:
+        data = super().clean()
+        store, naive = data.get("store"), data.get("purchased_at")
+        if store is not None and naive is not None:
+            aware = naive.replace(tzinfo=store.tz)
+            if aware.astimezone(dt.UTC).astimezone(store.tz).replace(tzinfo=None) != naive:
+                self.add_error("purchased_at", gettext(
+                    "%(time)s does not exist in %(zone)s (the clocks go forward then)."
+                ) % {"time": naive.strftime("%Y-%m-%d %H:%M"), "zone": store.timezone})
+            else:
+                data["purchased_at"] = aware
+        lines, amount = data.get("lines"), data.get("amount")
+        if lines and amount is not None:
+            total = sum((line.amount for line in lines), Decimal(0))
+            if total > amount:
+                self.add_error("lines", gettext(
+                    "The lines add up to %(total)s, more than the amount %(amount)s."
+                ) % {"total": total, "amount": amount})
+        return data

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 from babel.numbers import format_decimal
 from django import template
 from django.utils import formats
-from django.utils.translation import get_language, gettext, to_locale
+from django.utils.translation import get_language, gettext, ngettext, to_locale
 
 from loyalty.currencies import money_format
-from loyalty.models import ActionBonus, LedgerEntry, PointsLot, Program
+from loyalty.models import ActionBonus, LedgerEntry, PointsLot, Program, Tier
 from members.models import STAFF_ROLES
 from members.permissions import user_member
 
@@ -138,6 +138,59 @@ def bonus_label(entry: LedgerEntry) -> str:
         if isinstance(item, dict) and item.get("rule") == "bonus" and item.get("bonus") in ActionBonus.Kind.values:
             return str(ActionBonus.Kind(item["bonus"]).label)
     return ""
+
+
+# -- breakdowns: which rule gave how many points -----------------------------------
+
+
+def _tier_names(context) -> dict[int, str]:
+    """The tiers' names in the active language, read once per request (a handful of rows)."""
+    request = context.get("request")
+    names = getattr(request, "_breakdown_tier_names", None)
+    if names is None:
+        names = {tier.pk: tier.name for tier in Tier.objects.all()}
+        if request is not None:
+            request._breakdown_tier_names = names
+    return names
+
+
+@register.simple_tag(takes_context=True)
+def breakdown_label(context, item) -> str:
+    """A breakdown item's name for people, by its key: the base rate and bonuses
+    translated, the tier by its translated name, a rule by its name (as it was
+    when the points were given)."""
+    if not isinstance(item, dict):
+        return str(item)
+    key = item.get("rule")
+    if key == "base":
+        return gettext("Base rate")
+    if key == "tier":
+        name = _tier_names(context).get(item.get("tier"))
+        return gettext("Tier: %(name)s") % {"name": name or item.get("label", "")}
+    if key == "bonus" and item.get("bonus") in ActionBonus.Kind.values:
+        return str(ActionBonus.Kind(item["bonus"]).label)
+    return str(item.get("label") or gettext("Rule %(id)s") % {"id": key})
+
+
+@register.filter
+def breakdown_detail(item) -> str:
+    """What a breakdown item adds to its points: "3 stamps, 1 card completed", "capped by a limit"."""
+    if not isinstance(item, dict):
+        return ""
+    parts = []
+    stamps = item.get("stamps")
+    if stamps:
+        text = ngettext("%(count)d stamp", "%(count)d stamps", stamps) % {"count": stamps}
+        cards = item.get("cards") or 0
+        if cards:
+            text = gettext("%(stamps)s, %(cards)s") % {
+                "stamps": text,
+                "cards": ngettext("%(count)d card completed", "%(count)d cards completed", cards) % {"count": cards},
+            }
+        parts.append(text)
+    if item.get("capped"):
+        parts.append(gettext("capped by a limit"))
+    return "; ".join(parts)
 
 
 def entry_text(entry: LedgerEntry, program: Program) -> str:

@@ -12,21 +12,25 @@ from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import time_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views import View
-from django.views.generic import FormView, ListView
+from django.views.generic import FormView, ListView, TemplateView
 
-from loyalty.forms.rules import WEEKDAYS, EarnRuleForm, RuleFilterForm
+from loyalty.earning import earning_simulate
+from loyalty.forms.rules import WEEKDAYS, EarnRuleForm, RuleFilterForm, SimulateForm
 from loyalty.models import EarnRule
 from loyalty.selectors import program_get_or_none
-from loyalty.selectors.rules import rule_list_for_staff
-from loyalty.services.rules import rule_save
+from loyalty.selectors.rules import rule_list_for_staff, rule_list_paused
+from loyalty.services.rules import SIMULATED_RULE_ID, active_rules, rule_save, rule_snapshot
 from loyalty.templatetags.loyalty_tags import local_datetime, money, number
 from loyalty.views.staff import StaffPage
+from members.selectors import member_get_by_card
 
 DAY_NAMES = dict(WEEKDAYS)
 
@@ -155,6 +159,14 @@ class RuleEditView(StaffPage, FormView):
             return redirect("staff:rule-edit", pk=self.rule.pk)
         return super().post(request, *args, **kwargs)
 
+    def get_form(self, form_class=None) -> EarnRuleForm:
+        if self.request.method == "GET" and self.request.GET.get("draft") == "1":
+            # Back from the simulator: the rule as it was typed, still not saved.
+            form = draft_form(self.request, rule_pk=self.rule.pk if self.rule else None)
+            if form is not None:
+                return form
+        return super().get_form(form_class)
+
     def get_form_kwargs(self) -> dict[str, Any]:
         return {**super().get_form_kwargs(), "instance": self.rule, "tz": program_tz()}
 
@@ -172,6 +184,7 @@ class RuleEditView(StaffPage, FormView):
         except ValidationError as error:
             form.add_error(None, error)
             return self.form_invalid(form)
+        self.request.session.pop(DRAFT_SESSION_KEY, None)
         if created:
             messages.success(self.request, _("Rule %(name)s was created.") % {"name": rule.name})
         else:
@@ -229,11 +242,99 @@ class RuleActionView(StaffPage, View):
         return redirect("staff:rule-edit", pk=copy.pk)
 
 
-class SimulateView(StaffPage, ListView):
-    """Placeholder until the simulator lands."""
+
+# -- the simulator -----------------------------------------------------------------
+
+DRAFT_SESSION_KEY = "staff_rule_draft"
+DRAFT_SKIP = {"csrfmiddlewaretoken", "draft"}
+
+
+def draft_store(request: HttpRequest, *, rule: EarnRule | None) -> None:
+    """Keep the rule form as typed (not saved) for the simulator and the way back."""
+    request.session[DRAFT_SESSION_KEY] = {
+        "rule": rule.pk if rule else None,
+        "data": {key: request.POST.getlist(key) for key in request.POST if key not in DRAFT_SKIP},
+    }
+
+
+def draft_form(request: HttpRequest, *, rule_pk: int | str | None = "any") -> EarnRuleForm | None:
+    """The rule form rebuilt from the kept draft (``None`` without one, or when it
+    is the draft of another rule than ``rule_pk``)."""
+    draft = request.session.get(DRAFT_SESSION_KEY)
+    if not draft or (rule_pk != "any" and draft.get("rule") != rule_pk):
+        return None
+    rule = EarnRule.objects.filter(pk=draft["rule"]).first() if draft.get("rule") else None
+    if draft.get("rule") and rule is None:
+        return None
+    data = QueryDict(mutable=True)
+    for key, values in draft["data"].items():
+        data.setlist(key, values)
+    return EarnRuleForm(data, instance=rule, tz=program_tz())
+
+
+class SimulateView(StaffPage, TemplateView):
+    """A basket tried on the active rules, ticked paused rules and the rule being
+    edited (a draft kept in the session); shows the points per rule. Writes
+    nothing (the draft lives in the session only)."""
 
     template_name = "staff/rule_simulate.html"
     section = "rules"
 
-    def get_queryset(self):
-        return EarnRule.objects.none()
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """From the rule form's "Try in the simulator": check the rule, keep it as a draft."""
+        value = request.POST.get("draft", "")
+        rule = get_object_or_404(EarnRule, pk=value) if value.isdigit() else None
+        form = EarnRuleForm(request.POST, instance=rule, tz=program_tz())
+        if not form.is_valid():
+            context = self.get_context_data(form=form, rule=rule, archived=False)
+            return self.response_class(request, "staff/rule_form.html", context)
+        draft_store(request, rule=rule)
+        return redirect(f"{reverse('staff:rule-simulate')}?draft=1")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        if "form" in kwargs:  # the rule form sent back with its errors
+            return context
+        program = program_get_or_none()
+        tz = program.tz if program else ZoneInfo("UTC")
+        params = self.request.GET
+        use_draft = params.get("draft") == "1"
+        rule_form = draft_form(self.request) if use_draft else None
+        draft = None
+        if rule_form is not None and rule_form.is_valid():
+            draft = rule_form.instance
+            draft_snapshot = rule_snapshot(
+                draft, rule_id=draft.pk or SIMULATED_RULE_ID,
+                stores=list(rule_form.cleaned_data["stores"]), tiers=list(rule_form.cleaned_data["tiers"]),
+            )
+        bound = any(key in params for key in ("store", "amount"))
+        initial = {"purchased_at": timezone.now().astimezone(tz).replace(tzinfo=None, second=0, microsecond=0),
+                   "draft": "1" if draft else ""}
+        form = SimulateForm(
+            params if bound else None, initial=initial, paused=rule_list_paused(),
+            find_member=lambda card: member_get_by_card(card_number=card),
+        )
+        context.update(basket_form=form, draft=draft, draft_pk=draft.pk if draft else None, program=program)
+        if not bound or not form.is_valid() or program is None:
+            return context
+        data = form.cleaned_data
+        extra = list(data.get("include") or [])
+        snapshots = [rule_snapshot(rule) for rule in extra]
+        if draft is not None:
+            snapshots = [snap for snap in snapshots if snap.id != draft_snapshot.id] + [draft_snapshot]
+        evaluation = earning_simulate(
+            store=data["store"], purchased_at=data["purchased_at"], amount=data["amount"], lines=data["lines"],
+            member=data["card"], tier=data["tier"], extra_rules=snapshots, program=program, caps=data["caps"],
+        )
+        applied_ids = {item.rule_id for item in evaluation.applied}
+        considered = {rule.id: rule.name for rule in active_rules().rules}
+        considered.update({snap.id: snap.name for snap in snapshots})
+        context.update(
+            evaluation=evaluation,
+            breakdown=evaluation.breakdown,
+            draft_id=draft_snapshot.id if draft is not None else None,
+            paused_ids={rule.pk for rule in extra},
+            not_applied=[name for rule_id, name in considered.items() if rule_id not in applied_ids],
+            simulated_member=data["card"],
+        )
+        return context
