@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from loyalty.views import staff, staff_rules
+from loyalty.views import staff, staff_bonuses, staff_rules
 from members.views import staff as member_staff
 
 app_name = "staff"
@@ -25,5 +25,7 @@ urlpatterns = [
     path("members/", member_staff.MemberListView.as_view(), name="members"),
     path("members/<int:pk>/", member_staff.MemberDetailView.as_view(), name="member-detail"),
     path("members/<int:pk>/adjust/", member_staff.MemberAdjustView.as_view(), name="member-adjust"),
+    path("members/<int:pk>/review/", staff_bonuses.MemberReviewMarkView.as_view(), name="member-review"),
+    path("bonuses/", staff_bonuses.ActionBonusesView.as_view(), name="bonuses"),
     path("deliveries/", member_staff.DeliveryListView.as_view(), name="deliveries"),
 ]

@@ -12,6 +12,7 @@ from django.shortcuts import redirect
 from django.utils.translation import ngettext
 from django.views.generic import ListView, TemplateView, View
 
+from loyalty.forms.bonuses import ReviewMarkForm
 from loyalty.forms.staff import PointsAdjustForm
 from loyalty.selectors import (
     ledger_list_for_member,
@@ -54,6 +55,7 @@ class MemberDetailView(StaffPage, TemplateView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         self.adjust_form = None
+        self.review_form = None
         return super().dispatch(request, *args, **kwargs)
 
     def get_member(self):
@@ -78,6 +80,7 @@ class MemberDetailView(StaffPage, TemplateView):
         )
         if context["can_adjust"]:
             context["adjust_form"] = self.adjust_form or PointsAdjustForm()
+        context["review_form"] = self.review_form or ReviewMarkForm()
         return context
 
 

@@ -36,6 +36,7 @@ PAGES = [
     ("staff:store-create", {}, MANAGE_PAGE),
     ("staff:store-edit", {"pk": "store"}, MANAGE_PAGE),
     ("staff:deliveries", {}, STAFF_PAGE),
+    ("staff:bonuses", {}, STAFF_PAGE),
     ("staff:rules", {}, STAFF_PAGE),
     ("staff:rule-create", {}, STAFF_PAGE),
     ("staff:rule-edit", {"pk": "rule"}, STAFF_PAGE),
@@ -79,6 +80,7 @@ def world(users, member, store, other_store):
 # Routes not in PAGES, and where their access is tested instead.
 POST_ONLY = {
     "staff:member-adjust": "test_only_owner_and_manager_may_post_adjustments",
+    "staff:member-review": "tests/web/test_staff_bonuses.py",
     "till:purchase-create": "test_cashier_may_not_post_to_a_store_they_are_not_assigned_to",
     "till:refund-create": "tests/web/test_till.py",
     "till:claim-send": "tests/web/test_till_access.py",
