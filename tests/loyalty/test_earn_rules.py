@@ -10,11 +10,13 @@ from django.core.exceptions import ValidationError
 from loyalty.earning import earning_simulate, purchase_earning
 from loyalty.ledger.bulk import BulkLedger
 from loyalty.models import EarnRule, LedgerEntry, MemberTier, Purchase, Source, Tier
+from loyalty.segments import member_segments, members_segments, segment_register
 from loyalty.services.program import program_get
 from loyalty.services.purchases import LineInput, purchase_record
 from loyalty.services.rules import SIMULATED_RULE_ID, active_rules, rule_delete, rule_save, rule_snapshot
 from loyalty.services.tiers import tier_table, tiers_cache_clear
-from tests.factories import MemberFactory, ProgramFactory, StoreFactory
+from members.models import Member
+from tests.factories import MemberFactory, ProgramFactory, StoreFactory, TierFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -271,3 +273,72 @@ def test_a_simulation_ignores_caps_unless_asked():
     assert capped.breakdown[-1] == {"rule": EarnRule.objects.get().pk, "label": "Capped", "points": 10,
                                     "capped": True}
     assert capped.points == 20
+
+
+# -- tiers and segments in the earn --------------------------------------------------
+
+
+def test_a_members_tier_multiplies_the_base_in_the_live_earn():
+    ProgramFactory()
+    store, member = StoreFactory(), MemberFactory()
+    gold = TierFactory(code="gold", multiplier=Decimal("1.5"), threshold=Decimal("100000"))
+    MemberTier.objects.create(member=member, tier=gold)
+    make_rule(name="Bonus", value=Decimal("10"))
+    result = record("P1", member=member, store=store, lines=[])
+    entry = LedgerEntry.objects.get(purchase=result.purchase, kind=LedgerEntry.Kind.EARN)
+    assert entry.breakdown == [
+        {"rule": "base", "label": "Base rate", "points": 45},
+        {"rule": "tier", "tier": gold.pk, "label": "gold", "points": 22},
+        {"rule": EarnRule.objects.get().pk, "label": "Bonus", "points": 10},
+    ]
+    assert result.points == 77
+
+
+def test_the_purchase_that_reaches_a_tier_upgrades_at_once_and_the_next_earns_with_it():
+    ProgramFactory()
+    store, member = StoreFactory(), MemberFactory()
+    silver = TierFactory(code="silver", rank=1, threshold=Decimal("100"), multiplier=Decimal("2"))
+    first = record("P1", member=member, store=store, amount="60.00", lines=[])
+    assert first.points == 60 and not MemberTier.objects.filter(member=member, tier=silver).exists()
+    second = record("P2", member=member, store=store, amount="50.00", lines=[], at=T0 + dt.timedelta(hours=1))
+    assert second.points == 50  # the upgrade comes with this earn, the multiplier from the next one
+    assert MemberTier.objects.get(member=member).tier == silver
+    assert member.tier_changes.get().to_tier == silver
+    third = record("P3", member=member, store=store, amount="10.00", lines=[], at=T0 + dt.timedelta(hours=2))
+    assert third.points == 20
+
+
+def test_the_tier_is_read_only_when_a_tier_multiplies_or_a_rule_names_tiers(django_assert_num_queries):
+    ProgramFactory()
+    member, store = MemberFactory(), StoreFactory()
+    plain = TierFactory(code="plain", multiplier=Decimal("1"))
+    MemberTier.objects.create(member=member, tier=plain)
+    program = program_get()
+    purchase = Purchase(store=store, member=member, purchased_at=T0, amount=Decimal("45.50"))
+    tier_table(), active_rules()
+    with django_assert_num_queries(0):
+        assert purchase_earning(purchase=purchase, program=program).points == 45
+    make_rule(name="Plain members", tiers=[plain])
+    tier_table(), active_rules()
+    with django_assert_num_queries(1):
+        assert purchase_earning(purchase=purchase, program=program).points == 55
+
+
+def test_segments_come_from_the_registered_resolver_one_query_per_segment(django_assert_num_queries):
+    ProgramFactory()
+    store = StoreFactory()
+    inside, outside = MemberFactory(first_name="Ada"), MemberFactory(first_name="Bob")
+    rule = make_rule(name="Ada's segment", segments=[11, 12])
+    assert record("P0", member=inside, store=store).points == 45  # no resolver: nobody is in a segment
+    segment_register(lambda segment_id: Member.objects.filter(first_name="Ada") if segment_id == 11 else None)
+    try:
+        with django_assert_num_queries(1):  # segment 12 is unknown: no query for it
+            assert member_segments(inside.pk, [11, 12]) == frozenset({11})
+        assert member_segments(outside.pk, [11]) == frozenset()
+        assert record("P1", member=inside, store=store).points == 55
+        assert record("P2", member=outside, store=store).points == 45
+        assert earning_simulate(store=store, purchased_at=T0, amount=Decimal("45.50"), member=inside).points == 55
+        assert members_segments([inside.pk, outside.pk], [11, 12]) == {inside.pk: frozenset({11})}
+    finally:
+        segment_register(None)
+    assert rule.segments == [11, 12]
