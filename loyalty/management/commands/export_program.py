@@ -8,8 +8,9 @@ from loyalty.services.program_io import program_export
 
 class Command(BaseCommand):
     help = (
-        "Print the program's configuration (settings and stores) as JSON, for version "
-        "control or to move it to another installation: export_program > program.json"
+        "Print the program's configuration (settings, stores, tiers, earning rules and action "
+        "bonuses) as JSON, for version control or to move it to another installation: "
+        "export_program > program.json"
     )
 
     def handle(self, *args, **options):

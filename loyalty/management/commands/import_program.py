@@ -9,11 +9,12 @@ from loyalty.services.program_io import ProgramFileInvalid, program_import
 
 class Command(BaseCommand):
     help = (
-        "Apply a program file written by export_program: the program's settings and its "
-        "stores (created or updated by code). The whole file is checked first and every "
-        "error is listed with its JSON path; then it is applied in one transaction, or not "
-        "at all. Re-applying a file changes nothing. Stores not in the file are left alone "
-        "(never deleted or deactivated)."
+        "Apply a program file written by export_program: the program's settings, its stores "
+        "and tiers (by code), earning rules (by key) and action bonuses (by kind). The whole "
+        "file is checked first and every error is listed with its JSON path; then it is "
+        "applied in one transaction, or not at all. Re-applying a file changes nothing. "
+        "Tiers and rules not in the file are archived and bonuses switched off (nothing is "
+        "deleted); stores not in the file, and sections the file leaves out, are left alone."
     )
 
     def add_arguments(self, parser):
