@@ -10,7 +10,7 @@ from decimal import Decimal
 from django.db.models import Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from loyalty.models import EarnRule, RuleUsage, StampCard
+from loyalty.models import EarnRule, LedgerEntry, RuleUsage, StampCard
 from members.models import Member
 
 TOTAL_SCOPE = "total"  # RuleUsage.scope of a rule's points in all
@@ -74,3 +74,15 @@ def stamp_card_list_for_member(*, member: Member) -> list[StampProgress]:
                       reward_points=value)
         for pk, name, needed, stamps, completed, value in rows
     ]
+
+
+def purchase_breakdown_get(*, purchase_id: int) -> list[dict]:
+    """The breakdown stored with a purchase's earn entry (empty when it earned
+    nothing, or before the earn was written). One query."""
+    row = (
+        LedgerEntry.objects.filter(purchase_id=purchase_id, kind=LedgerEntry.Kind.EARN)
+        .order_by("pk")
+        .values_list("breakdown", flat=True)
+        .first()
+    )
+    return list(row or [])

@@ -13,6 +13,7 @@ urlpatterns = [
     path("undo/", undo.UndoView.as_view(), name="undo"),
     path("members/<str:card>/", sales.MemberView.as_view(), name="member"),
     path("members/<str:card>/purchase/", sales.PurchaseCreateView.as_view(), name="purchase-create"),
+    path("members/<str:card>/preview/", sales.PurchasePreviewView.as_view(), name="purchase-preview"),
     path("members/<str:card>/purchases/<int:pk>/", sales.PurchaseDoneView.as_view(), name="purchase-done"),
     path("members/<str:card>/refund/", sales.RefundCreateView.as_view(), name="refund-create"),
     path("members/<str:card>/refunds/<int:pk>/", sales.RefundDoneView.as_view(), name="refund-done"),

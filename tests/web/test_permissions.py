@@ -44,6 +44,7 @@ PAGES = [
     ("till:search", {}, TILL_PAGE),
     ("till:member", {"card": "card"}, TILL_PAGE),
     ("till:purchase-done", {"card": "card", "pk": "purchase"}, TILL_PAGE),
+    ("till:purchase-preview", {"card": "card"}, TILL_PAGE),
     ("till:store-select", {}, {**TILL_PAGE, "manager": 200, "owner": 200}),
     ("till:enroll", {}, TILL_PAGE),
     ("till:undo", {}, TILL_PAGE),

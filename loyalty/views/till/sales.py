@@ -5,14 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
+from loyalty.earning import earning_simulate
 from loyalty.forms.till import TillCardAttachForm, TillPurchaseForm, TillRefundForm
 from loyalty.models import PointsLot, Purchase, Refund
 from loyalty.selectors import purchase_get_by_external_id, purchase_list_refundable
+from loyalty.selectors.rules import purchase_breakdown_get, stamp_card_list_for_member
 from loyalty.services.till import (
     till_purchase_record,
     till_refund_record,
@@ -67,6 +71,33 @@ class MemberView(TillPage, TemplateView):
             card_form=self.card_form or TillCardAttachForm(),
         )
         return context
+
+
+class PurchasePreviewView(MemberView):
+    """GET: the points the amount typed would earn and why, before it is recorded
+    (``earning_simulate`` with the member, caps as they stand now). With
+    ``fragment=1`` only the preview (the page's script fetches it as the cashier
+    types); else the member page with it. Writes nothing."""
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        member = self.get_member()
+        raw = request.GET.get("purchase-amount", "").strip()
+        amount = None
+        if raw:
+            try:
+                amount = TillPurchaseForm.base_fields["amount"].clean(raw)
+            except ValidationError:
+                amount = None
+        preview = None
+        if amount is not None:
+            preview = earning_simulate(
+                store=self.store, purchased_at=timezone.now(), amount=amount, member=member, caps=True,
+            )
+        context = {"preview": preview, "preview_amount": amount, "preview_invalid": bool(raw) and amount is None}
+        if request.GET.get("fragment") == "1":
+            return render(request, "till/includes/points_preview.html", context)
+        self.purchase_form = TillPurchaseForm(initial={"amount": raw})
+        return self.render_to_response(self.get_context_data(member=member, **context))
 
 
 class PurchaseCreateView(MemberView):
@@ -144,6 +175,8 @@ class PurchaseDoneView(TillPage, TemplateView):
         return super().get_context_data(
             member=member, purchase=purchase,
             pending_until=lot.available_at if lot and lot.status == PointsLot.Status.PENDING else None,
+            breakdown=purchase_breakdown_get(purchase_id=purchase.pk),
+            stamp_cards=stamp_card_list_for_member(member=member),
             **kwargs,
         )
 
