@@ -42,7 +42,7 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import partial
 
@@ -50,7 +50,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.utils import timezone
 from psycopg.copy import Copy, FileWriter
 
-from loyalty.earning import purchase_earning
+from loyalty.earning import NO_STANDING, Earning, MemberStanding, member_standings, purchase_earning
 from loyalty.ledger.engine import AccountLedger, Lot
 from loyalty.ledger.storage import ledger_rules, lot_from_row, open_lots_query
 from loyalty.models import (
@@ -61,13 +61,20 @@ from loyalty.models import (
     Purchase,
     PurchaseLine,
     Refund,
+    RuleUsage,
+    StampCard,
 )
+from loyalty.rules import stamp_card_fill
+from loyalty.services.budgets import TOTAL, RuleUsageBook, capped_rules
 from loyalty.services.purchases import (
     LineInput,
+    earning_credit,
     purchase_payload_hash,
     refund_apply,
     refund_payload_hash,
 )
+from loyalty.services.rules import active_rules
+from loyalty.services.stamps import stamps_given, stamps_removed
 
 BATCH_SIZE = 10_000
 
@@ -405,6 +412,7 @@ class BulkPurchase:
     row: Purchase
     lot: Lot | None = None
     written: bool = False
+    stamps: dict[int, int] | None = None  # stamps given, by rule id
 
     @property
     def pk(self) -> int:
@@ -417,6 +425,8 @@ class _OpenAccount:
     ledger: AccountLedger
     row: tuple | None  # balances as loaded; None: inserted when closed (a member new in this transaction)
     last_at: dt.datetime | None = None
+    standing: MemberStanding = NO_STANDING  # tier, segments and stamps as the rules need them
+    cards: dict[int, list] | None = None  # rule id -> [card pk or None, stamps, completed], once stamped
 
 
 @dataclass
@@ -454,6 +464,7 @@ _PURCHASE_POSITIONAL = tuple(field.attname for field in Purchase._meta.concrete_
 ZERO = Decimal("0.00")
 ACCOUNT_FIELDS = ("member_id", "available", "pending", "debt", "next_due_at")
 ACCOUNT_BALANCES = ("available", "pending", "debt", "next_due_at")
+CARD_FIELDS = ("member_id", "rule_id", "stamps", "completed", "updated_at")
 
 
 class BulkLedger:
@@ -501,8 +512,12 @@ class BulkLedger:
         self._new_accounts = RowBuffer(PointsAccount, ACCOUNT_FIELDS, statement_rows=statement_rows)
         self._account_updates: list[tuple] = []
         self._lot_updates: list[tuple] = []
+        self._new_cards = RowBuffer(StampCard, CARD_FIELDS, statement_rows=statement_rows)
+        self._card_updates: list[tuple] = []
+        self._usage = RuleUsageBook()  # rows locked until the load commits
+        self._usage_totals_locked = False
         self._purchase_updates: dict[int, tuple] = {}
-        self._db_lots: dict[int, Lot | None] = {}
+        self._db_lots: dict[int, tuple[Lot | None, dict[int, int]]] = {}
         self._finished = False
         if on_postgres():
             # Check foreign keys statement by statement (the rows are written in
@@ -545,9 +560,9 @@ class BulkLedger:
         ids = sorted(set(member_ids) - self._accounts.keys())
         if not ids:
             return
-        if new:
+        if new:  # written by this load: no tier, segment or stamp card yet
             for member_id in ids:
-                self._accounts[member_id] = _OpenAccount(member_id, self._empty_ledger(), None)
+                self._accounts[member_id] = _OpenAccount(member_id, self._empty_ledger(), None, cards={})
             return
         for start in range(0, len(ids), 5000):
             chunk = ids[start:start + 5000]
@@ -566,6 +581,39 @@ class BulkLedger:
                 self._accounts[member_id] = _OpenAccount(
                     member_id, ledger, (available, pending, debt, next_due_at)
                 )
+            self._standings_load([row[0] for row in locked])
+
+    def _standings_load(self, member_ids: list[int]) -> None:
+        """The tier, segments and stamp cards of these members, as the active rules need
+        them (``member_standings``: no query when none does), and their cards of the
+        active stamp rules (one query, only when there are some)."""
+        standings = member_standings(member_ids=member_ids)
+        stamp_ids = active_rules().stamp_rule_ids
+        cards: dict[int, dict[int, list]] = {}
+        if stamp_ids:
+            rows = StampCard.objects.filter(member_id__in=member_ids, rule_id__in=stamp_ids)
+            for pk, member_id, rule_id, stamps, completed in rows.values_list(
+                "pk", "member_id", "rule_id", "stamps", "completed"
+            ):
+                cards.setdefault(member_id, {})[rule_id] = [pk, stamps, completed, False]
+        for member_id in member_ids:
+            account = self._accounts[member_id]
+            account.standing = standings.get(member_id, NO_STANDING)
+            account.cards = cards.get(member_id, {}) if stamp_ids else None
+
+    def _card(self, account: _OpenAccount, rule_id: int) -> list:
+        """``[pk or None, stamps, completed, changed]`` of the member's card of ``rule_id``."""
+        if account.cards is None:
+            account.cards = {}
+        card = account.cards.get(rule_id)
+        if card is None:
+            found = None
+            if account.row is not None:  # a card of a rule not active now (refunds), read when needed
+                found = StampCard.objects.filter(member_id=account.member_id, rule_id=rule_id).values_list(
+                    "pk", "stamps", "completed"
+                ).first()
+            card = account.cards[rule_id] = [*found, False] if found else [None, 0, 0, False]
+        return card
 
     def rows_insert(self, model: type[models.Model], fields: Sequence[str], rows: list[tuple]) -> None:
         """Insert other rows (e.g. new members) through the writer, in order with the rest.
@@ -622,6 +670,11 @@ class BulkLedger:
                 draft.refund_id, draft.breakdown, draft.reason, draft.actor_id,
             ))
         self.stats.entries += len(ledger.entries)
+        for rule_id, (pk, stamps, completed, changed) in (account.cards or {}).items():
+            if changed and pk is None:
+                self._new_cards.add((member_id, rule_id, stamps, completed, self.now))
+            elif changed:
+                self._card_updates.append((pk, stamps, completed, self.now))
         balances = (ledger.available, ledger.pending, ledger.debt, ledger.next_due_at)
         if account.row is None:
             self._new_accounts.add((member_id, *balances))
@@ -672,14 +725,15 @@ class BulkLedger:
             earning = purchase_earning(
                 purchase=row, lines=line_rows, program=self.program,
                 earlier_unsaved=lambda: any(queued.row.member_id == member_id for queued in self._purchases),
+                standing=account.standing,
             )
+            if earning.evaluation is not None:
+                earning = self._capped(earning, member_id=member_id, purchased_at=purchased_at)
+                if earning.evaluation.stamps:
+                    purchase.stamps = self._stamp(account, earning)
             row.points = row.points_kept = earning.points
-            if earning.points:
-                entry = account.ledger.credit(
-                    kind=LedgerEntry.Kind.EARN, points=earning.points, effective_at=purchased_at,
-                    idempotency_key=f"purchase:{pk}", pending=True, purchase_id=pk,
-                    breakdown=earning.breakdown,
-                )
+            entry = earning_credit(account.ledger, earning=earning, purchase_id=pk, purchased_at=purchased_at)
+            if entry is not None and entry.lot is not None:
                 purchase.lot = entry.lot
                 purchase.lot.pk = self._lot_ids.take()
                 self.stats.points_earned += earning.points
@@ -691,6 +745,38 @@ class BulkLedger:
         if member_id is None:
             self._flush_if_full()
         return purchase
+
+    def _capped(self, earning: Earning, *, member_id: int, purchased_at: dt.datetime) -> Earning:
+        """The caps, as the live path applies them; the rows stay locked until the load commits.
+
+        The first time a capped rule gives points, every total budget of the
+        active rules is locked at once, in rule id order (as live earns lock them).
+        """
+        if not capped_rules(earning.evaluation, earning.rules):
+            return earning
+        if not self._usage_totals_locked:
+            self._usage.lock((rule.id, TOTAL) for rule in earning.rules.values() if rule.budget is not None)
+            self._usage_totals_locked = True
+        evaluation = self._usage.apply(
+            evaluation=earning.evaluation, rules=earning.rules, member_id=member_id, purchased_at=purchased_at,
+            program=self.program,
+        )
+        return replace(earning, points=evaluation.points, breakdown=evaluation.breakdown, evaluation=evaluation)
+
+    def _stamp(self, account: _OpenAccount, earning: Earning) -> dict[int, int]:
+        """Put an earn's stamps on the member's cards (kept in memory until the account closes)."""
+        given = {}
+        for rule_id, (stamps, _cards) in earning.evaluation.stamps.items():
+            card = self._card(account, rule_id)
+            needed = earning.rules[rule_id].stamps_needed
+            filled, card[1] = stamp_card_fill(current=card[1], given=stamps, needed=needed)
+            card[2] += filled
+            card[3] = True
+            given[rule_id] = stamps
+        account.standing = replace(
+            account.standing, stamps={rule_id: card[1] for rule_id, card in account.cards.items()}
+        )
+        return given
 
     def refund_add(
         self,
@@ -711,6 +797,7 @@ class BulkLedger:
             row, lot, in_database = purchase.row, purchase.lot, purchase.written
         else:
             row, lot, in_database = purchase, None, True
+        refunded_before = row.refunded_amount
         refunded, kept, reversed_points = refund_apply(purchase=row, amount=amount, refunded_at=refunded_at)
         pk = self._refund_ids.take()
         refund = Refund(
@@ -725,9 +812,23 @@ class BulkLedger:
             self._purchase_updates[row.pk] = (row.pk, refunded, kept)
         if row.member_id is not None:
             account = self._account(row.member_id, refunded_at)
+            if isinstance(purchase, BulkPurchase):
+                given = purchase.stamps or {}
+            else:
+                lot, given = self._database_earn(row.pk)
+            removed = stamps_removed(
+                given, amount=row.amount, refunded_before=refunded_before, refunded_after=refunded
+            ) if given else {}
+            for rule_id, stamps in removed.items():
+                card = self._card(account, rule_id)
+                if card[1] > 0:
+                    card[1] -= min(card[1], stamps)
+                    card[3] = True
+            if removed:
+                account.standing = replace(
+                    account.standing, stamps={rule_id: card[1] for rule_id, card in account.cards.items()}
+                )
             if reversed_points:
-                if lot is None and not isinstance(purchase, BulkPurchase):
-                    lot = self._database_lot(row.pk)
                 account.ledger.reverse(
                     lot=lot, points=reversed_points, effective_at=refunded_at,
                     idempotency_key=f"refund:{pk}", purchase_id=row.pk, refund_id=pk,
@@ -742,11 +843,17 @@ class BulkLedger:
             self._flush_if_full()
         return refund
 
-    def _database_lot(self, purchase_id: int) -> Lot | None:
-        # The engine uses the account's own copy of the lot when it is open.
+    def _database_earn(self, purchase_id: int) -> tuple[Lot | None, dict[int, int]]:
+        """The lot and the stamps of a purchase already in the database, from its earn entry.
+
+        The engine uses the account's own copy of the lot when it is open.
+        """
         if purchase_id not in self._db_lots:
-            row = PointsLot.objects.filter(purchase_id=purchase_id).first()
-            self._db_lots[purchase_id] = lot_from_row(row) if row is not None else None
+            entry = LedgerEntry.objects.filter(purchase_id=purchase_id, kind=LedgerEntry.Kind.EARN).select_related(
+                "lot"
+            ).first()
+            lot = lot_from_row(entry.lot) if entry is not None and entry.lot is not None else None
+            self._db_lots[purchase_id] = (lot, stamps_given(entry.breakdown) if entry is not None else {})
         return self._db_lots[purchase_id]
 
     # -- writing -------------------------------------------------------------
@@ -775,7 +882,7 @@ class BulkLedger:
             jobs.append(insert_job(Purchase, PURCHASE_FIELDS, rows, statement_rows=self.statement_rows))
             for purchase in purchases:
                 purchase.written = True  # later refunds of it become updates
-        for buffer in (self._lines, self._refunds, self._new_accounts, self._lots, self._entries):
+        for buffer in (self._lines, self._refunds, self._new_accounts, self._new_cards, self._lots, self._entries):
             job = buffer.take()
             if job is not None:
                 jobs.append(job)
@@ -783,8 +890,10 @@ class BulkLedger:
             (Purchase, ("refunded_amount", "points_kept"), list(self._purchase_updates.values())),
             (PointsLot, ("remaining", "status"), self._lot_updates),
             (PointsAccount, ACCOUNT_BALANCES, self._account_updates),
+            (StampCard, ("stamps", "completed", "updated_at"), self._card_updates),
+            (RuleUsage, ("points",), self._usage.changed()),
         )
-        self._purchase_updates, self._lot_updates, self._account_updates = {}, [], []
+        self._purchase_updates, self._lot_updates, self._account_updates, self._card_updates = {}, [], [], []
         jobs.extend(partial(update_rows, model, fields, rows) for model, fields, rows in updates if rows)
         if jobs:
             self._writer.submit(partial(_run_all, jobs))

@@ -72,7 +72,7 @@ def rule_caps(
     return caps
 
 
-def _capped_rules(evaluation: Evaluation, rules: Mapping[int, RuleSnapshot]) -> list[RuleSnapshot]:
+def capped_rules(evaluation: Evaluation, rules: Mapping[int, RuleSnapshot]) -> list[RuleSnapshot]:
     found = []
     for item in evaluation.applied:
         rule = rules.get(item.rule_id) if isinstance(item.rule_id, int) else None
@@ -120,7 +120,7 @@ class RuleUsageBook:
 
         No query when no capped rule gave points.
         """
-        capped = _capped_rules(evaluation, rules)
+        capped = capped_rules(evaluation, rules)
         if not capped:
             return evaluation
         caps = {
@@ -187,7 +187,7 @@ def budgets_preview(
 ) -> Evaluation:
     """``evaluation`` capped by what is left now, read without locks and counted nowhere
     (a preview: a concurrent earn may use the budget first)."""
-    capped = _capped_rules(evaluation, rules)
+    capped = capped_rules(evaluation, rules)
     if not capped:
         return evaluation
     caps = {rule.id: rule_caps(rule, member_id=member_id, at=purchased_at, tz=program.timezone) for rule in capped}

@@ -67,31 +67,40 @@ def stamp_cards_fill(*, member_id: int, evaluation: Evaluation, rules: Mapping[i
             card.save(update_fields=["stamps", "completed", "updated_at"])
 
 
-def stamp_cards_refund(
-    *, member_id: int, breakdown: Sequence[Mapping], amount: Decimal, refunded_before: Decimal,
-    refunded_after: Decimal,
+def stamps_removed(
+    given: Mapping[int, int], *, amount: Decimal, refunded_before: Decimal, refunded_after: Decimal
 ) -> dict[int, int]:
-    """Take back the stamps a refund removes: for each stamp rule of the purchase's
-    breakdown, ``kept(before) - kept(after)`` stamps from the current card, never below 0.
-
-    Returns ``{rule id: stamps taken}``. Call under the member's account lock,
-    in the refund's transaction. No query when the purchase gave no stamps.
-    """
+    """``{rule id: stamps}`` a refund takes back of the stamps a purchase ``given``: what the
+    purchase kept before it less what it keeps after (``refund_stamps_kept``)."""
     removed = {}
-    for rule_id, stamps in stamps_given(breakdown).items():
+    for rule_id, stamps in given.items():
         before = refund_stamps_kept(stamps=stamps, amount=amount, refunded=refunded_before)
         after = refund_stamps_kept(stamps=stamps, amount=amount, refunded=refunded_after)
         if before > after:
             removed[rule_id] = before - after
-    for rule_id in sorted(removed):
-        card = StampCard.objects.filter(member_id=member_id, rule_id=rule_id).first()
-        if card is not None and card.stamps:
-            taken = min(card.stamps, removed[rule_id])
-            StampCard.objects.filter(pk=card.pk).update(stamps=F("stamps") - taken)
-            removed[rule_id] = taken
-        else:
-            removed[rule_id] = 0
     return removed
+
+
+def stamp_cards_refund(
+    *, member_id: int, breakdown: Sequence[Mapping], amount: Decimal, refunded_before: Decimal,
+    refunded_after: Decimal,
+) -> dict[int, int]:
+    """Take back the stamps a refund removes (``stamps_removed``) from the member's
+    current cards, never below 0.
+
+    Returns ``{rule id: stamps taken}``. Call under the member's account lock,
+    in the refund's transaction. No query when the purchase gave no stamps.
+    """
+    removed = stamps_removed(
+        stamps_given(breakdown), amount=amount, refunded_before=refunded_before, refunded_after=refunded_after
+    )
+    taken = {}
+    for rule_id in sorted(removed):
+        card = StampCard.objects.filter(member_id=member_id, rule_id=rule_id).values_list("pk", "stamps").first()
+        taken[rule_id] = min(card[1], removed[rule_id]) if card is not None else 0
+        if taken[rule_id]:
+            StampCard.objects.filter(pk=card[0]).update(stamps=F("stamps") - taken[rule_id])
+    return taken
 
 
 @dataclass(frozen=True)

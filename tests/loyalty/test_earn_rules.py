@@ -9,10 +9,10 @@ from django.core.exceptions import ValidationError
 
 from loyalty.earning import earning_simulate, purchase_earning
 from loyalty.ledger.bulk import BulkLedger
-from loyalty.models import EarnRule, LedgerEntry, MemberTier, Purchase, Source, Tier
+from loyalty.models import EarnRule, LedgerEntry, MemberTier, Purchase, RuleUsage, Source, StampCard, Tier
 from loyalty.segments import member_segments, members_segments, segment_register
 from loyalty.services.program import program_get
-from loyalty.services.purchases import LineInput, purchase_record
+from loyalty.services.purchases import LineInput, purchase_record, refund_record
 from loyalty.services.rules import SIMULATED_RULE_ID, active_rules, rule_delete, rule_save, rule_snapshot
 from loyalty.services.tiers import tier_table, tiers_cache_clear
 from members.models import Member
@@ -342,3 +342,61 @@ def test_segments_come_from_the_registered_resolver_one_query_per_segment(django
     finally:
         segment_register(None)
     assert rule.segments == [11, 12]
+
+
+@pytest.mark.parametrize("threaded", [False, True])  # the writer's thread: PostgreSQL only
+def test_the_bulk_path_gives_the_live_paths_caps_stamps_and_tier_points(threaded):
+    ProgramFactory()
+    store = StoreFactory()
+    gold = TierFactory(code="gold", multiplier=Decimal("1.5"), threshold=Decimal("100000"))
+    live, bulk = MemberFactory(), MemberFactory()
+    for member in (live, bulk):
+        MemberTier.objects.create(member=member, tier=gold)
+    card = make_rule(name="Card", kind=EarnRule.Kind.STAMPS, value=Decimal("30"), stamps_needed=2)
+    beans = make_rule(name="Beans", kind=EarnRule.Kind.PER_UNIT, value=Decimal("10"), categories=["coffee"],
+                      member_cap=35, member_cap_period=EarnRule.CapPeriod.DAY)
+    times = [("1", T0), ("2", T0 + dt.timedelta(hours=1)), ("3", T0 + dt.timedelta(hours=2)),
+             ("4", T0 + dt.timedelta(days=1))]
+    for external_id, at in times:
+        record(f"live-{external_id}", member=live, store=store, at=at)
+    refund_at = T0 + dt.timedelta(days=2)
+    refund_record(external_id="live-r", purchase=Purchase.objects.get(external_id="live-4"), amount="45.50",
+                  refunded_at=refund_at, source=Source.API, now=refund_at)
+    with BulkLedger(program=program_get(), source=Source.IMPORT, now=T0 + dt.timedelta(days=30),
+                    threaded=threaded) as loader:
+        loader.accounts_prepare([bulk.pk])
+        added = {}
+        for external_id, at in times:
+            added[external_id] = loader.purchase_add(
+                external_id=f"bulk-{external_id}", store_id=store.pk, member_id=bulk.pk, purchased_at=at,
+                amount=Decimal("45.50"), lines=LINES,
+            )
+        loader.refund_add(external_id="bulk-r", purchase=added["4"], amount=Decimal("45.50"), refunded_at=refund_at)
+        loader.account_close(bulk.pk)
+
+    def earned(member):
+        return [
+            (purchase.points, purchase.points_kept, purchase.entries.get(kind="earn").breakdown)
+            for purchase in Purchase.objects.filter(member=member).order_by("purchased_at")
+        ]
+
+    def usage(member):
+        return sorted((scope.split(":")[1], points) for scope, points in RuleUsage.objects.filter(
+            scope__startswith=f"m{member.pk}:").values_list("scope", "points"))
+
+    assert earned(live) == earned(bulk)
+    tier_item = {"rule": "tier", "tier": gold.pk, "label": "gold", "points": 22}
+    assert earned(live)[:3] == [
+        (45 + 22 + 20, 87, [BASE, tier_item, {"rule": beans.pk, "label": "Beans", "points": 20},
+                            {"rule": card.pk, "label": "Card", "points": 0, "stamps": 1, "cards": 0}]),
+        (45 + 22 + 15 + 30, 112, [BASE, tier_item, {"rule": beans.pk, "label": "Beans", "points": 15, "capped": True},
+                                  {"rule": card.pk, "label": "Card", "points": 30, "stamps": 1, "cards": 1}]),
+        (45 + 22, 67, [BASE, tier_item, {"rule": card.pk, "label": "Card", "points": 0, "stamps": 1, "cards": 0}]),
+    ]
+    assert usage(live) == usage(bulk) == [("2025-06-02", 35), ("2025-06-03", 20)]
+    # the fourth purchase filled the second card; its refund takes the stamp back from the new, empty card
+    assert StampCard.objects.get(member=live).stamps == StampCard.objects.get(member=bulk).stamps == 0
+    assert StampCard.objects.get(member=live).completed == StampCard.objects.get(member=bulk).completed == 2
+
+
+BASE = {"rule": "base", "label": "Base rate", "points": 45}
