@@ -228,6 +228,27 @@ def test_a_till_enrollment_with_every_detail_gets_both_bonuses(program, store):
     assert sorted(e.breakdown[0]["bonus"] for e in bonus_entries(enrolled.member)) == ["profile", "signup"]
 
 
+def test_the_hook_receivers_run_inside_the_enrollment_transaction(program):
+    from members import hooks
+
+    def refuse(**_):
+        raise RuntimeError("receiver failed")
+
+    with hooks.member_enrolled.replaced(refuse), pytest.raises(RuntimeError):
+        member_signup(user=UserFactory(email="boom@example.com"), first_name="Boom")
+    assert not Member.objects.filter(email="boom@example.com").exists()
+
+
+def test_loyalty_registers_its_receivers_once(program):
+    from loyalty.services.bonuses import bonus_hooks_register
+    from members import hooks
+
+    before = (hooks.member_enrolled.receivers, hooks.member_profile_changed.receivers)
+    bonus_hooks_register()
+    assert (hooks.member_enrolled.receivers, hooks.member_profile_changed.receivers) == before
+    assert len(before[0]) == 1 and len(before[1]) == 1
+
+
 # -- reviews -------------------------------------------------------------------------
 
 
