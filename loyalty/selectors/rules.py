@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.db.models import Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from loyalty.models import EarnRule, LedgerEntry, RuleUsage, StampCard
+from loyalty.services.rules import active_rules
 from members.models import Member
 
 TOTAL_SCOPE = "total"  # RuleUsage.scope of a rule's points in all
@@ -44,35 +44,46 @@ class StampProgress:
     needed: int
     stamps: int
     completed: int
-    reward_points: Decimal
+    reward_points: int  # what a full card gives (the rule's value, rounded down)
+    categories: tuple[str, ...] = ()
+    skus: tuple[str, ...] = ()
 
     @property
     def remaining(self) -> int:
         return max(0, self.needed - self.stamps)
 
+    @property
+    def slots(self) -> list[bool]:
+        """One flag per stamp of the card: filled or not, for drawing it."""
+        return [index < self.stamps for index in range(self.needed)]
 
-def stamp_card_list_for_member(*, member: Member) -> list[StampProgress]:
+
+def stamp_card_list_for_member(*, member: Member, with_paused: bool = True) -> list[StampProgress]:
     """The member's stamp cards: one per active stamp rule (an empty card when
-    they have no stamps yet), and the cards of paused rules still holding
-    stamps. Archived rules' cards are left out. One query."""
+    they have no stamps yet) and, ``with_paused``, the cards of paused rules
+    still holding stamps. Archived rules' cards are left out. One query;
+    without ``with_paused``, none when no stamp rule is active (the cached
+    active rules say so)."""
+    if not with_paused and not active_rules().stamp_rule_ids:
+        return []
     cards = StampCard.objects.filter(member=member, rule=OuterRef("pk"))
+    current = Q(status=EarnRule.Status.ACTIVE)
+    if with_paused:
+        current |= Q(status=EarnRule.Status.PAUSED) & Exists(cards.filter(stamps__gt=0))
     rows = (
         EarnRule.objects.filter(kind=EarnRule.Kind.STAMPS)
-        .filter(
-            Q(status=EarnRule.Status.ACTIVE)
-            | Q(status=EarnRule.Status.PAUSED) & Exists(cards.filter(stamps__gt=0))
-        )
+        .filter(current)
         .annotate(
             card_stamps=Coalesce(Subquery(cards.values("stamps")[:1], output_field=IntegerField()), Value(0)),
             card_completed=Coalesce(Subquery(cards.values("completed")[:1], output_field=IntegerField()), Value(0)),
         )
         .order_by("-priority", "pk")
-        .values_list("pk", "name", "stamps_needed", "card_stamps", "card_completed", "value")
+        .values_list("pk", "name", "stamps_needed", "card_stamps", "card_completed", "value", "categories", "skus")
     )
     return [
         StampProgress(rule_id=pk, name=name, needed=needed or 0, stamps=stamps, completed=completed,
-                      reward_points=value)
-        for pk, name, needed, stamps, completed, value in rows
+                      reward_points=int(value), categories=tuple(categories or ()), skus=tuple(skus or ()))
+        for pk, name, needed, stamps, completed, value, categories, skus in rows
     ]
 
 

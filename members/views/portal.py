@@ -33,6 +33,7 @@ from loyalty.selectors import (
     program_get_or_none,
     purchase_list_for_member,
 )
+from loyalty.selectors.rules import purchase_breakdown_get, stamp_card_list_for_member
 from members.exceptions import LoyaltyError
 from members.forms import DeleteAccountForm, FeedbackForm, form_add_service_error
 from members.permissions import MemberRequired
@@ -70,6 +71,7 @@ class HomeView(PortalPage, TemplateView):
             balances=balances_get(member=self.member),
             next_expiry=next_expiry_get(member=self.member, tz=program.tz) if program else None,
             recent_entries=list(ledger_list_for_member(member=self.member)[:5]),
+            stamp_cards=stamp_card_list_for_member(member=self.member, with_paused=False),
         )
         return context
 
@@ -151,6 +153,7 @@ class PurchaseDetailView(PortalPage, TemplateView):
         purchases = purchase_list_for_member(member=self.member).select_related("lot").prefetch_related("refunds")
         purchase = get_object_or_404(purchases, pk=self.kwargs["pk"])
         context["purchase"] = purchase
+        context["breakdown"] = purchase_breakdown_get(purchase_id=purchase.pk)
         return context
 
 

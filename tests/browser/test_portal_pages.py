@@ -21,7 +21,7 @@ from loyalty.services.ledger import points_adjust, points_expire_due
 from loyalty.services.purchases import LineInput, purchase_record, refund_record
 from members.models import Feedback, Role
 from tests.browser.conftest import SCREENSHOTS, axe_serious, login, screenshot, tab_to
-from tests.factories import MemberFactory, ProgramFactory, StoreFactory, UserFactory
+from tests.factories import EarnRuleFactory, MemberFactory, ProgramFactory, StoreFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -36,6 +36,7 @@ def shop():
         user=UserFactory(email="ada@example.com"), first_name="Ada", last_name="Nowak",
         email="ada@example.com", phone="+48601234567",
     )
+    EarnRuleFactory(name="Coffee card", kind="stamps", value=Decimal("50"), stamps_needed=8, categories=["coffee"])
     now = timezone.now()
     for n, (days, amount) in enumerate([(800, "80.00"), (400, "120.00"), (200, "64.90"), (40, "35.00"), (3, "25.00")]):
         purchase_record(
@@ -61,11 +62,12 @@ def _path(shop, name: str) -> str:
         "history-filtered": "/me/history/?kind=refunds&date_from=2020-01-01",
         "history-invalid": "/me/history/?kind=earned&date_from=2026-02-31&date_to=2020-01-01",
         "privacy": "/me/privacy/", "delete": "/me/privacy/delete/", "feedback": "/me/feedback/",
+        "stamps": "/me/stamps/",
     }[name]
 
 
 PAGES = ["home", "card", "history", "history-filtered", "history-invalid", "purchase", "privacy", "delete",
-         "feedback"]
+         "feedback", "stamps"]
 
 
 @pytest.mark.parametrize("name", PAGES)

@@ -55,6 +55,7 @@ PAGES = [
     ("me:account", {}, PORTAL_PAGE),
     ("me:purchase-detail", {"pk": "purchase"}, PORTAL_PAGE),
     ("me:card", {}, PORTAL_PAGE),
+    ("me:stamps", {}, PORTAL_PAGE),
     ("me:privacy", {}, PORTAL_PAGE),
     ("me:export-json", {}, PORTAL_PAGE),
     ("me:export-csv", {}, PORTAL_PAGE),

@@ -176,7 +176,7 @@ class PurchaseDoneView(TillPage, TemplateView):
             member=member, purchase=purchase,
             pending_until=lot.available_at if lot and lot.status == PointsLot.Status.PENDING else None,
             breakdown=purchase_breakdown_get(purchase_id=purchase.pk),
-            stamp_cards=stamp_card_list_for_member(member=member),
+            stamp_cards=stamp_card_list_for_member(member=member, with_paused=False),
             **kwargs,
         )
 
