@@ -7,9 +7,11 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from loyalty.models import EarnRule, RuleUsage
+from loyalty.models import EarnRule, MemberTier, RuleUsage
 from loyalty.services.rules import active_rules
 from tests.factories import EarnRuleFactory, TierFactory
 from tests.web.conftest import buy, client_for
@@ -285,3 +287,36 @@ def test_the_navigation_marks_rules(users):
 def test_rule_list_without_rules_offers_to_add_one(users):
     page = client_for(users["owner"]).get(reverse("staff:rules")).content.decode()
     assert "No rules to show." in page
+
+
+# -- why these points, on the member's page ----------------------------------------------
+
+
+def test_staff_member_detail_explains_each_earn(users, member, store):
+    gold = TierFactory(code="gold", name_en="Gold", multiplier=Decimal("1.5"))
+    MemberTier.objects.create(member=member, tier=gold)
+    EarnRuleFactory(name="Spring", value=Decimal("5"))
+    buy(member, store, "20.00")
+    page = client_for(users["marketing"]).get(reverse("staff:member-detail", kwargs={"pk": member.pk}))
+    text = " ".join(page.content.decode().split())
+    assert "<li>Base rate: +20</li><li>Tier: Gold: +10</li><li>Spring: +5</li>" in text
+
+
+def test_explained_earns_read_the_tier_names_once_however_many(users, member, store):
+    gold = TierFactory(code="gold", name_en="Gold", multiplier=Decimal("2"))
+    MemberTier.objects.create(member=member, tier=gold)
+    client = client_for(users["owner"])
+    url = reverse("staff:member-detail", kwargs={"pk": member.pk})
+
+    def tier_reads() -> int:
+        client.get(url)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        assert response.content.decode().count("Tier: Gold") == len(response.context["entries_page"])
+        return sum('FROM "loyalty_tier"' in query["sql"] for query in queries.captured_queries)
+
+    buy(member, store, "3.00", external_id="T-0")
+    one = tier_reads()
+    for n in range(1, 20):
+        buy(member, store, "3.00", external_id=f"T-{n}")
+    assert tier_reads() == one
