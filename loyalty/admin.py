@@ -1,11 +1,29 @@
-"""``/admin/`` for superusers: the program and stores go through their
-services; purchases, refunds, lots and the ledger are read-only (points move
-only through the ledger services)."""
+"""``/admin/`` for superusers: the program, stores and tiers go through their
+services; purchases, refunds, lots, the ledger, members' tiers, tier history
+and paid-tier fees are read-only (points and tiers move only through their
+services)."""
 
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from modeltranslation.admin import TranslationAdmin
 
-from loyalty.models import LedgerEntry, PointsAccount, PointsLot, Program, Purchase, PurchaseLine, Refund, Store
+from loyalty.models import (
+    LedgerEntry,
+    MemberTier,
+    PointsAccount,
+    PointsLot,
+    Program,
+    Purchase,
+    PurchaseLine,
+    Refund,
+    Store,
+    Tier,
+    TierChange,
+    VipFee,
+)
 from loyalty.services.program import program_save, store_save
+from loyalty.services.tiers import tier_save, tier_validate
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -96,3 +114,55 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     list_filter = ["kind"]
     search_fields = ["account__member__card_number", "idempotency_key"]
 
+
+
+class TierAdminForm(forms.ModelForm):
+    """Checked by ``tier_validate``, as the staff pages are (thresholds, fees, ranks)."""
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        try:
+            tier_validate(tier=self.instance)
+        except ValidationError as error:
+            self._update_errors(error)
+
+
+@admin.register(Tier)
+class TierAdmin(TranslationAdmin):
+    """Names and benefits in every language (django-modeltranslation)."""
+
+    form = TierAdminForm
+    list_display = ["name", "code", "rank", "threshold", "multiplier", "is_paid", "fee", "period_months", "archived"]
+    list_filter = ["is_paid", "archived"]
+    search_fields = ["code", "name"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        tier_save(tier=obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # archive instead: the history names it
+
+
+@admin.register(MemberTier)
+class MemberTierAdmin(ReadOnlyAdmin):
+    list_display = ["member", "tier", "since", "grace_until", "vip_until"]
+    list_select_related = ["member", "tier"]
+    list_filter = ["tier"]
+    search_fields = ["member__card_number"]
+
+
+@admin.register(TierChange)
+class TierChangeAdmin(ReadOnlyAdmin):
+    list_display = ["at", "member", "from_tier", "to_tier", "reason", "actor"]
+    list_select_related = ["member", "from_tier", "to_tier", "actor"]
+    list_filter = ["reason"]
+    search_fields = ["member__card_number"]
+
+
+@admin.register(VipFee)
+class VipFeeAdmin(ReadOnlyAdmin):
+    list_display = ["external_id", "member", "tier", "amount", "currency", "paid_at", "valid_until", "source"]
+    list_select_related = ["member", "tier"]
+    list_filter = ["source", "tier"]
+    search_fields = ["external_id", "member__card_number"]
+    date_hierarchy = "paid_at"

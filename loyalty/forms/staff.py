@@ -26,6 +26,7 @@ class ProgramForm(forms.ModelForm):
         fields = [
             "name", "currency", "country", "timezone", "earn_rate", "point_value",
             "return_window_days", "expiry_months", "allow_debt", "require_staff_2fa",
+            "tier_metric", "tier_window_months", "tier_grace_days",
         ]
         help_texts = {
             "name": _("Shown to members in the portal and on their card."),
@@ -47,6 +48,10 @@ class ProgramForm(forms.ModelForm):
         self.fields["point_value"].widget.attrs.update({"min": "0", "step": "any"})
         if user.role != Role.OWNER:
             del self.fields["require_staff_2fa"]
+        # The tier settings: left out of a request, they keep their stored values.
+        for name in ("tier_metric", "tier_window_months", "tier_grace_days"):
+            self.fields[name].required = False
+        self.fields["tier_metric"].choices = Program._meta.get_field("tier_metric").choices
         self.helper = NoTagHelper()
 
 

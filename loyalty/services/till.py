@@ -24,8 +24,9 @@ from loyalty.exceptions import (
     UndoNotLast,
     UndoTooLate,
 )
-from loyalty.models import Purchase, Refund, Source, Store, TillAction
+from loyalty.models import Purchase, Refund, Source, Store, Tier, TillAction, VipFee
 from loyalty.services.purchases import PurchaseResult, RefundResult, purchase_record, refund_record
+from loyalty.services.tiers import VipFeeResult, vip_fee_record
 from members.models import ConsentChange, Delivery, Member, User
 from members.services.claims import member_claim_invite_send
 from members.services.enrollment import member_card_attach, member_enroll
@@ -42,13 +43,14 @@ def till_action_log(
     member: Member | None = None,
     purchase: Purchase | None = None,
     refund: Refund | None = None,
+    vip_fee: VipFee | None = None,
     undo_of: TillAction | None = None,
     at: dt.datetime | None = None,
 ) -> TillAction:
     """Append one entry to the till's audit log. Call it inside the action's
     transaction; it takes no lock."""
     return TillAction.objects.create(
-        kind=kind, user=user, store=store, member=member, purchase=purchase, refund=refund,
+        kind=kind, user=user, store=store, member=member, purchase=purchase, refund=refund, vip_fee=vip_fee,
         undo_of=undo_of, at=at or timezone.now(),
     )
 
@@ -157,6 +159,23 @@ def till_refund_record(
             kind=TillAction.Kind.REFUND, user=user, store=store, member=purchase.member,
             purchase=purchase, refund=result.refund,
         )
+    return result
+
+
+@transaction.atomic
+def till_vip_fee_record(*, user: User, store: Store, member: Member, tier: Tier, external_id: str) -> VipFeeResult:
+    """Take a paid-tier fee at the till (``vip_fee_record``, the tier's fee, paid
+    now) and log it (``TillAction.Kind.VIP_FEE``) in the same transaction.
+
+    Safe to retry with the same ``external_id`` (the receipt number): a fee
+    taken already is neither recorded nor logged again. Locks the member's
+    points account.
+    """
+    result = vip_fee_record(
+        member=member, tier=tier, external_id=external_id, store=store, source=Source.TILL, recorded_by=user,
+    )
+    if result.created:
+        till_action_log(kind=TillAction.Kind.VIP_FEE, user=user, store=store, member=member, vip_fee=result.fee)
     return result
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from loyalty.views import staff, staff_bonuses, staff_rules
+from loyalty.views import staff, staff_bonuses, staff_rules, staff_tiers
 from members.views import staff as member_staff
 
 app_name = "staff"
@@ -22,9 +22,16 @@ urlpatterns = [
     path("rules/<int:pk>/resume/", staff_rules.RuleActionView.as_view(action="resume"), name="rule-resume"),
     path("rules/<int:pk>/archive/", staff_rules.RuleActionView.as_view(action="archive"), name="rule-archive"),
     path("rules/<int:pk>/copy/", staff_rules.RuleActionView.as_view(action="copy"), name="rule-copy"),
+    path("tiers/", staff_tiers.TierListView.as_view(), name="tiers"),
+    path("tiers/new/", staff_tiers.TierEditView.as_view(), name="tier-create"),
+    path("tiers/near/", staff_tiers.TierNearView.as_view(), name="tiers-near"),
+    path("tiers/<int:pk>/", staff_tiers.TierEditView.as_view(), name="tier-edit"),
+    path("tiers/<int:pk>/archive/", staff_tiers.TierArchiveView.as_view(), name="tier-archive"),
+    path("tiers/<int:pk>/restore/", staff_tiers.TierArchiveView.as_view(restore=True), name="tier-restore"),
     path("members/", member_staff.MemberListView.as_view(), name="members"),
     path("members/<int:pk>/", member_staff.MemberDetailView.as_view(), name="member-detail"),
     path("members/<int:pk>/adjust/", member_staff.MemberAdjustView.as_view(), name="member-adjust"),
+    path("members/<int:pk>/vip-fee/", staff_tiers.MemberVipFeeView.as_view(), name="member-vip-fee"),
     path("members/<int:pk>/review/", staff_bonuses.MemberReviewMarkView.as_view(), name="member-review"),
     path("bonuses/", staff_bonuses.ActionBonusesView.as_view(), name="bonuses"),
     path("deliveries/", member_staff.DeliveryListView.as_view(), name="deliveries"),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from loyalty.views.till import enrollment, sales, search, undo
+from loyalty.views.till import enrollment, sales, search, undo, vip
 
 app_name = "till"
 
@@ -17,6 +17,8 @@ urlpatterns = [
     path("members/<str:card>/purchases/<int:pk>/", sales.PurchaseDoneView.as_view(), name="purchase-done"),
     path("members/<str:card>/refund/", sales.RefundCreateView.as_view(), name="refund-create"),
     path("members/<str:card>/refunds/<int:pk>/", sales.RefundDoneView.as_view(), name="refund-done"),
+    path("members/<str:card>/vip/", vip.VipFeeView.as_view(), name="vip-fee"),
+    path("members/<str:card>/vip/<int:pk>/", vip.VipFeeDoneView.as_view(), name="vip-done"),
     path("members/<str:card>/card/", enrollment.CardPrintView.as_view(), name="card-print"),
     path("members/<str:card>/card/attach/", enrollment.CardAttachView.as_view(), name="card-attach"),
     path("members/<str:card>/claim/", enrollment.ClaimSendView.as_view(), name="claim-send"),

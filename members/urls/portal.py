@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from loyalty.views import portal_tiers
 from loyalty.views.portal_stamps import StampsView
 from members.urls.account import urlpatterns as account_urlpatterns
 from members.views import portal
@@ -12,6 +13,7 @@ urlpatterns = [
     path("", portal.HomeView.as_view(), name="home"),
     path("card/", portal.CardView.as_view(), name="card"),
     path("stamps/", StampsView.as_view(), name="stamps"),
+    path("tier/", portal_tiers.TierView.as_view(), name="tier"),
     path("manifest.webmanifest", portal.manifest, name="manifest"),
     path("history/", portal.HistoryView.as_view(), name="history"),
     path("purchases/<int:pk>/", portal.PurchaseDetailView.as_view(), name="purchase-detail"),

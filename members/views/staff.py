@@ -9,18 +9,23 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.utils.translation import ngettext
 from django.views.generic import ListView, TemplateView, View
 
 from loyalty.forms.bonuses import ReviewMarkForm
 from loyalty.forms.staff import PointsAdjustForm
+from loyalty.forms.tiers import VipFeeForm
 from loyalty.selectors import (
     ledger_list_for_member,
     lot_list_for_member,
+    program_get_or_none,
     program_region,
     till_action_list_for_member,
 )
+from loyalty.selectors.tiers import tier_progress_get
 from loyalty.services.ledger import points_adjust
+from loyalty.services.tiers import tier_table
 from loyalty.views.staff import StaffPage
 from members.exceptions import LoyaltyError
 from members.forms import MemberSearchForm, form_add_service_error
@@ -54,7 +59,7 @@ class MemberDetailView(StaffPage, TemplateView):
     section = "members"
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        self.adjust_form = None
+        self.adjust_form = self.vip_fee_form = None
         self.review_form = None
         return super().dispatch(request, *args, **kwargs)
 
@@ -80,6 +85,13 @@ class MemberDetailView(StaffPage, TemplateView):
         )
         if context["can_adjust"]:
             context["adjust_form"] = self.adjust_form or PointsAdjustForm()
+        # Tiers: the member's tier, progress and history; the paid-tier fee form when a paid tier is for sale.
+        program = program_get_or_none()
+        context["tier_progress"] = (
+            tier_progress_get(member=member, program=program, now=timezone.now()) if program else None
+        )
+        if context["can_adjust"] and any(tier.is_paid and not tier.archived for tier in tier_table().tiers):
+            context["vip_fee_form"] = self.vip_fee_form or VipFeeForm()
         context["review_form"] = self.review_form or ReviewMarkForm()
         return context
 

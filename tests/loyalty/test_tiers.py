@@ -241,7 +241,7 @@ def test_a_held_tier_cannot_turn_paid(ladder):
     MemberTier.objects.create(member=MemberFactory(), tier=ladder["silver"])
     silver = ladder["silver"]
     silver.is_paid, silver.threshold, silver.fee, silver.period_months = True, None, Decimal("10"), 1
-    assert "1 members hold this tier" in errors_of(silver)["is_paid"][0]
+    assert "1 member holds this tier" in errors_of(silver)["is_paid"][0]
 
 
 # -- the review ---------------------------------------------------------------------------

@@ -7,7 +7,8 @@ from django.urls import get_resolver, reverse
 
 from loyalty.models import LedgerEntry
 from loyalty.services.purchases import refund_record
-from tests.factories import EarnRuleFactory, UserFactory
+from loyalty.services.tiers import vip_fee_record
+from tests.factories import EarnRuleFactory, TierFactory, UserFactory
 from tests.web.conftest import buy, client_for
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +42,10 @@ PAGES = [
     ("staff:rule-create", {}, STAFF_PAGE),
     ("staff:rule-edit", {"pk": "rule"}, STAFF_PAGE),
     ("staff:rule-simulate", {}, STAFF_PAGE),
+    ("staff:tiers", {}, STAFF_PAGE),
+    ("staff:tier-create", {}, STAFF_PAGE),
+    ("staff:tier-edit", {"pk": "tier"}, STAFF_PAGE),
+    ("staff:tiers-near", {}, STAFF_PAGE),
     ("till:search", {}, TILL_PAGE),
     ("till:member", {"card": "card"}, TILL_PAGE),
     ("till:purchase-done", {"card": "card", "pk": "purchase"}, TILL_PAGE),
@@ -50,11 +55,14 @@ PAGES = [
     ("till:undo", {}, TILL_PAGE),
     ("till:card-print", {"card": "card"}, TILL_PAGE),
     ("till:refund-done", {"card": "card", "pk": "refund"}, TILL_PAGE),
+    ("till:vip-fee", {"card": "card"}, TILL_PAGE),
+    ("till:vip-done", {"card": "card", "pk": "vip_fee"}, TILL_PAGE),
     ("me:home", {}, PORTAL_PAGE),
     ("me:history", {}, PORTAL_PAGE),
     ("me:account", {}, PORTAL_PAGE),
     ("me:purchase-detail", {"pk": "purchase"}, PORTAL_PAGE),
     ("me:card", {}, PORTAL_PAGE),
+    ("me:tier", {}, PORTAL_PAGE),
     ("me:stamps", {}, PORTAL_PAGE),
     ("me:privacy", {}, PORTAL_PAGE),
     ("me:export-json", {}, PORTAL_PAGE),
@@ -73,9 +81,11 @@ def world(users, member, store, other_store):
     purchase = buy(member, store).purchase
     refund = refund_record(external_id="RF-ACCESS", purchase=purchase, amount=Decimal("1.00"), source="till").refund
     rule = EarnRuleFactory(status="paused")
+    tier = TierFactory(code="vip", rank=9, threshold=None, is_paid=True, fee=Decimal("9.00"), period_months=1)
+    fee = vip_fee_record(member=member, tier=tier, external_id="VIP-ACCESS", source="staff").fee
     return {
         "member": member.pk, "store": store.pk, "card": member.card_number, "purchase": purchase.pk,
-        "refund": refund.pk, "rule": rule.pk,
+        "refund": refund.pk, "rule": rule.pk, "tier": tier.pk, "vip_fee": fee.pk,
     }
 
 
@@ -91,6 +101,9 @@ POST_ONLY = {
     "staff:rule-resume": "tests/web/test_staff_rules.py",
     "staff:rule-archive": "tests/web/test_staff_rules.py",
     "staff:rule-copy": "tests/web/test_staff_rules.py",
+    "staff:tier-archive": "tests/web/test_staff_tiers.py::test_only_staff_change_tiers",
+    "staff:tier-restore": "tests/web/test_staff_tiers.py (restore goes through tier_save, as edits do)",
+    "staff:member-vip-fee": "tests/web/test_staff_tiers.py::test_only_owner_and_manager_record_a_fee",
 }
 PUBLIC = {
     "me:manifest": "the web-app manifest: browsers fetch it without cookies; nothing personal",

@@ -19,7 +19,13 @@ grace period. Every change of a member's tier is written under the member's
 ``PointsAccount`` lock, with a ``TierChange`` row.
 """
 
-from loyalty.services.tiers.config import tier_archive, tier_restore, tier_save, tier_threshold_text
+from loyalty.services.tiers.config import (
+    tier_archive,
+    tier_restore,
+    tier_save,
+    tier_threshold_text,
+    tier_validate,
+)
 from loyalty.services.tiers.review import REVIEW_DAY, REVIEW_TIME, ReviewResult, next_review_at, tiers_review
 from loyalty.services.tiers.table import (
     TIERS_CACHE_KEY,
@@ -37,7 +43,8 @@ _VIP = ("TierNotForSale", "VipExpiryResult", "VipFeeConflict", "VipFeeResult", "
 
 __all__ = [
     "REVIEW_DAY", "REVIEW_TIME", "TIERS_CACHE_KEY", "ReviewResult", "TierSnapshot", "TierTable", "next_review_at",
-    "tier_archive", "tier_restore", "tier_save", "tier_table", "tier_threshold_text", "tier_upgrade_if_qualified",
+    "tier_archive", "tier_restore", "tier_save", "tier_validate", "tier_table", "tier_threshold_text",
+    "tier_upgrade_if_qualified",
     "tier_value", "tier_values_query", "tier_window_start", "tiers_cache_clear", "tiers_review", *_VIP,
 ]
 

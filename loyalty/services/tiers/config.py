@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.currencies import money_format
@@ -18,6 +18,9 @@ from loyalty.models import (
 from loyalty.services.tiers.table import tiers_cache_clear
 
 # -- configuring tiers (staff) ------------------------------------------------------
+
+
+MULTIPLIER_BELOW_ONE = _("A multiplier below 1 would take points away; 1 keeps the base points.")
 
 
 def tier_threshold_text(value: Decimal, program: Program | None) -> str:
@@ -36,8 +39,7 @@ def _tier_errors(tier: Tier, program: Program | None) -> dict[str, list[Validati
         errors.setdefault(field, []).append(ValidationError(message, code=code, params=params or None))
 
     if tier.multiplier is not None and tier.multiplier < 1:
-        add("multiplier", _("A multiplier below 1 would take points away; 1 keeps the base points."),
-            "multiplier_below_one")
+        add("multiplier", MULTIPLIER_BELOW_ONE, "multiplier_below_one")
     if tier.is_paid:
         if tier.threshold is not None:
             add("threshold", _("A paid tier is granted by its fee, not reached: leave the threshold empty."),
@@ -87,17 +89,13 @@ def _program_or_none() -> Program | None:
     return Program.objects.filter(pk=1).first()
 
 
-@transaction.atomic
-def tier_save(*, tier: Tier) -> Tier:
-    """Validate and save a tier; clears the tier cache now and at commit.
-
-    Refuses contradictions with a ``ValidationError`` whose messages name the
-    field: thresholds that do not rise strictly with rank among the
-    non-archived qualifying tiers ("overlapping thresholds"), a qualifying tier
-    without a threshold, a paid tier with a threshold or without a fee and a
-    period, a multiplier below 1, a rank taken, and turning a tier that members
-    hold from qualifying to paid or back. Takes no lock: the last save wins.
-    """
+def tier_validate(*, tier: Tier) -> None:
+    """Raise a ``ValidationError`` naming each field that contradicts: thresholds
+    that do not rise strictly with rank among the non-archived qualifying tiers
+    ("overlapping thresholds"), a qualifying tier without a threshold, a paid
+    tier with a threshold or without a fee and a period, a multiplier below 1,
+    a rank taken, and a tier that members hold turning from qualifying to paid
+    or back. Reads the other tiers; writes nothing."""
     program = _program_or_none()
     errors = _tier_errors(tier, program)
     try:
@@ -112,12 +110,24 @@ def tier_save(*, tier: Tier) -> Tier:
             holders = MemberTier.objects.filter(tier_id=tier.pk).count()
             if holders:
                 errors.setdefault("is_paid", []).append(ValidationError(
-                    _("%(count)d members hold this tier: it cannot change between paid and reached by "
-                      "spend or points. Create a new tier instead."),
+                    ngettext(
+                        "%(count)d member holds this tier: it cannot change between paid and reached by "
+                        "spend or points. Create a new tier instead.",
+                        "%(count)d members hold this tier: it cannot change between paid and reached by "
+                        "spend or points. Create a new tier instead.", holders,
+                    ),
                     code="kind_locked", params={"count": holders},
                 ))
     if errors:
         raise ValidationError(errors)
+
+
+@transaction.atomic
+def tier_save(*, tier: Tier) -> Tier:
+    """Validate (``tier_validate``) and save a tier; clears the tier cache now
+    and at commit. Takes no lock: the last save wins.
+    """
+    tier_validate(tier=tier)
     tier.save()
     transaction.on_commit(tiers_cache_clear)
     tiers_cache_clear()

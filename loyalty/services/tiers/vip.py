@@ -57,13 +57,10 @@ class VipFeeResult:
     created: bool
 
 
-def vip_fee_payload_hash(
-    *, member_id: int, tier_id: int, amount: Decimal, currency: str, paid_at: dt.datetime, store_id: int | None,
-) -> str:
-    payload = {
-        "member": member_id, "tier": tier_id, "amount": str(amount), "currency": currency,
-        "at": paid_at.astimezone(dt.UTC).isoformat(), "store": store_id,
-    }
+def vip_fee_payload_hash(*, member_id: int, tier_id: int, amount: Decimal, currency: str, store_id: int | None) -> str:
+    """What makes two sends of an external id the same fee. The time is left
+    out: a form sent again after a reload is the same payment."""
+    payload = {"member": member_id, "tier": tier_id, "amount": str(amount), "currency": currency, "store": store_id}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -108,7 +105,7 @@ def vip_fee_record(
         raise error
     amount = money_clean(tier.fee if amount is None else amount, currency=program.currency)
     payload_hash = vip_fee_payload_hash(
-        member_id=member.pk, tier_id=tier.pk, amount=amount, currency=program.currency, paid_at=paid_at,
+        member_id=member.pk, tier_id=tier.pk, amount=amount, currency=program.currency,
         store_id=store.pk if store else None,
     )
     try:
