@@ -219,7 +219,8 @@ def bonus_review_mark(
     entry, created = bonus_grant_once(
         member=member, kind=Kind.REVIEW, occasion=occasion, now=now, effective_at=None, actor=actor
     )
-    assert entry is not None
+    if entry is None:  # switched off meanwhile
+        raise BonusInactive(bonus=Kind.REVIEW.label)
     if not created:
         day = entry.effective_at.astimezone(program_get().tz).date()
         raise ReviewAlreadyRewarded(reference=occasion, date=formats.date_format(day, "DATE_FORMAT"))
