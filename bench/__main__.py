@@ -13,7 +13,9 @@ The protocol a benchmark follows, so that new ones plug in:
   was measured), ``value`` (a number), ``unit`` and optionally ``detail``
   (a short note, e.g. the target or the peak memory); other keys are kept in
   the JSON file;
-* ``BENCH_QUICK=1`` (``--quick``) asks for a short smoke run with small sizes.
+* ``BENCH_QUICK=1`` (``--quick``) asks for a short smoke run with small sizes;
+* ``BENCH_RULES=N`` (``--rules N``) asks for N active earning rules
+  (``bench/rules_mix.py``) where a benchmark supports it (``earn``, ``rules``).
 
 A benchmark that needs a large data set may keep a database of its own
 between runs instead (``bench_faces``: ``loyalty_bench_faces``, the demo data
@@ -47,8 +49,10 @@ BENCH_DIR = ROOT / "bench"
 RESULTS_DIR = BENCH_DIR / "results"
 PG = {"host": os.environ.get("BENCH_PGHOST", "127.0.0.1"), "port": int(os.environ.get("BENCH_PGPORT", "5432")),
       "user": os.environ.get("BENCH_PGUSER", "postgres")}
-DB = "loyalty_bench"
-TEMPLATE = "loyalty_bench_template"
+# BENCH_DB names the databases (``<name>`` and ``<name>_template``), so that two
+# runs on one server do not drop each other's.
+DB = os.environ.get("BENCH_DB", "loyalty_bench")
+TEMPLATE = f"{DB}_template"
 
 
 def _admin() -> psycopg.Connection:
@@ -63,12 +67,13 @@ def _drop(conn: psycopg.Connection, name: str) -> None:
     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _env(database: str, quick: bool) -> dict[str, str]:
+def _env(database: str, quick: bool, rules: int = 0) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("CELERY_BROKER_URL", None)
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.local", DEBUG="false", DATABASE_URL=_url(database),
         PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", BENCH_QUICK="1" if quick else "0",
+        BENCH_RULES=str(rules),
     )
     return env
 
@@ -101,7 +106,7 @@ def machine(conn: psycopg.Connection) -> dict:
     }
 
 
-def run_one(name: str, *, quick: bool) -> tuple[list[dict], float]:
+def run_one(name: str, *, quick: bool, rules: int = 0) -> tuple[list[dict], float]:
     """Run ``bench.<name>.main()`` in a child process on a fresh database."""
     with _admin() as conn:
         _drop(conn, DB)
@@ -115,7 +120,7 @@ def run_one(name: str, *, quick: bool) -> tuple[list[dict], float]:
     )
     started = time.monotonic()
     try:
-        subprocess.run([sys.executable, "-c", child, str(output)], cwd=ROOT, env=_env(DB, quick), check=True)
+        subprocess.run([sys.executable, "-c", child, str(output)], cwd=ROOT, env=_env(DB, quick, rules), check=True)
         rows = json.loads(output.read_text())
     finally:
         output.unlink(missing_ok=True)
@@ -147,6 +152,11 @@ def main() -> int:
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: every bench/bench_*.py)")
     parser.add_argument("--quick", action="store_true", help="a short smoke run with small sizes")
     parser.add_argument("--keep", action="store_true", help="keep the databases afterwards")
+    parser.add_argument(
+        "--rules", type=int, default=0, metavar="N",
+        help="N active earning rules (bench/rules_mix.py) for the benchmarks that read BENCH_RULES "
+             "(earn: the ledger earn with N rules; rules: default 50)",
+    )
     args = parser.parse_args()
     names = discover(args.names)
     try:
@@ -169,7 +179,7 @@ def main() -> int:
         for name in names:
             print(f"\n--- {name} ---", flush=True)
             try:
-                rows, seconds = run_one(name, quick=args.quick)
+                rows, seconds = run_one(name, quick=args.quick, rules=args.rules)
             except (subprocess.CalledProcessError, OSError, ValueError) as error:
                 print(f"{name} FAILED: {error}", file=sys.stderr, flush=True)
                 failures.append(name)
@@ -177,8 +187,9 @@ def main() -> int:
             print(table(rows), flush=True)
             print(f"({name} took {seconds:.0f} s)", flush=True)
             all_rows.extend(rows)
-            (RESULTS_DIR / f"{name}.json").write_text(
-                json.dumps({"benchmark": name, "quick": args.quick, "seconds": round(seconds, 1),
+            suffix = f"-rules{args.rules}" if args.rules and name == "bench_earn" else ""
+            (RESULTS_DIR / f"{name}{suffix}.json").write_text(
+                json.dumps({"benchmark": name, "quick": args.quick, "rules": args.rules, "seconds": round(seconds, 1),
                             "machine": info, "rows": rows}, indent=2, default=str) + "\n"
             )
     finally:

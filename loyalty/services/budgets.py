@@ -150,9 +150,13 @@ class RuleUsageBook:
         return rows
 
     def save(self) -> None:
-        """Write the changed rows (the live path; the bulk path writes them with its batches)."""
-        for pk, points in self.changed():
-            RuleUsage.objects.filter(pk=pk).update(points=points)
+        """Write the changed rows in one statement (the live path; the bulk path writes
+        them with its batches)."""
+        rows = self.changed()
+        if len(rows) == 1:
+            RuleUsage.objects.filter(pk=rows[0][0]).update(points=rows[0][1])
+        elif rows:
+            RuleUsage.objects.bulk_update([RuleUsage(pk=pk, points=points) for pk, points in rows], ["points"])
 
 
 def budgets_apply(

@@ -19,11 +19,14 @@ earn's or the refund's transaction.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import F
+from django.utils import timezone
 
 from loyalty.models import EarnRule, StampCard
 from loyalty.rules import Evaluation, RuleSnapshot, stamp_card_fill
@@ -47,24 +50,37 @@ def stamps_given(breakdown: Sequence[Mapping]) -> dict[int, int]:
 
 def stamp_cards_fill(*, member_id: int, evaluation: Evaluation, rules: Mapping[int, RuleSnapshot]) -> None:
     """Put the stamps of an earn on the member's cards: ``stamps = (current + given) %
-    needed``, ``completed += filled``.
+    needed``, ``completed += (current + given) // needed`` (``stamp_card_fill``).
 
     Call under the member's account lock, in the earn's transaction. No query
-    when the evaluation gave no stamps; else one read and one write per card.
+    when the evaluation gave no stamps; else one upsert per card (``INSERT ...
+    ON CONFLICT DO UPDATE``, computed from the row itself: nothing is read).
     """
     given = {rule_id: stamps for rule_id, (stamps, _cards) in evaluation.stamps.items() if rule_id in rules}
     if not given:
         return
-    cards = {card.rule_id: card for card in StampCard.objects.filter(member_id=member_id, rule_id__in=given)}
-    for rule_id in sorted(given):
-        needed = rules[rule_id].stamps_needed
-        card = cards.get(rule_id)
-        filled, left = stamp_card_fill(current=card.stamps if card else 0, given=given[rule_id], needed=needed)
-        if card is None:
-            StampCard.objects.create(member_id=member_id, rule_id=rule_id, stamps=left, completed=filled)
-        else:
-            card.stamps, card.completed = left, card.completed + filled
-            card.save(update_fields=["stamps", "completed", "updated_at"])
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        for rule_id in sorted(given):
+            stamps, needed = given[rule_id], rules[rule_id].stamps_needed
+            filled, left = stamp_card_fill(current=0, given=stamps, needed=needed)
+            cursor.execute(_fill_sql(), [member_id, rule_id, left, filled, now, stamps, needed, stamps, needed])
+
+
+@functools.cache
+def _fill_sql() -> str:
+    quote = connection.ops.quote_name
+    table = quote(StampCard._meta.db_table)
+    column = {name: quote(StampCard._meta.get_field(name).column)
+              for name in ("member", "rule", "stamps", "completed", "updated_at")}
+    return (
+        f"INSERT INTO {table} ({column['member']}, {column['rule']}, {column['stamps']}, "  # noqa: S608
+        f"{column['completed']}, {column['updated_at']}) VALUES (%s, %s, %s, %s, %s) "
+        f"ON CONFLICT ({column['member']}, {column['rule']}) DO UPDATE SET "
+        f"{column['stamps']} = ({table}.{column['stamps']} + %s) %% %s, "
+        f"{column['completed']} = {table}.{column['completed']} + ({table}.{column['stamps']} + %s) / %s, "
+        f"{column['updated_at']} = EXCLUDED.{column['updated_at']}"
+    )
 
 
 def stamps_removed(

@@ -6,9 +6,10 @@ from decimal import Decimal
 import pytest
 
 from loyalty.models import EarnRule, LedgerEntry, PointsAccount, Source, StampCard
+from loyalty.rules import Applied, Evaluation
 from loyalty.services.purchases import LineInput, purchase_record, refund_record
-from loyalty.services.rules import rule_save
-from loyalty.services.stamps import stamp_cards_for_member
+from loyalty.services.rules import rule_save, rule_snapshot
+from loyalty.services.stamps import stamp_cards_fill, stamp_cards_for_member
 from tests.factories import MemberFactory, ProgramFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -140,3 +141,17 @@ def test_the_members_cards_for_the_portal_and_the_till(django_assert_num_queries
         (coffee.pk, "Coffee card", 1, 5, 4, 0, 100),
         (cake.pk, "Cake card", 0, 8, 8, 0, 40),
     ]
+
+
+def test_filling_a_card_is_one_statement_and_keeps_the_card_readable(django_assert_num_queries):
+    ProgramFactory()
+    member, store = MemberFactory(), StoreFactory()
+    rule = stamp_rule(stamps_needed=3)
+    buy("P1", member, store)
+    evaluation = Evaluation(points=0, applied=(Applied(rule.pk, "Coffee card", 0, stamps=5, cards=2),))
+    rules = {rule.pk: rule_snapshot(rule)}
+    with django_assert_num_queries(1):
+        stamp_cards_fill(member_id=member.pk, evaluation=evaluation, rules=rules)
+    saved = StampCard.objects.get(member=member, rule=rule)
+    assert (saved.stamps, saved.completed) == (0, 2)  # 1 + 5 = 6: two cards, none over
+    assert saved.updated_at is not None and saved.updated_at.tzinfo is not None
