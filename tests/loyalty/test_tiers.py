@@ -469,3 +469,14 @@ def test_tasks_run_the_review_and_the_expiry(ladder, vip):
     fee = vip_fee_record(member=paid, tier=vip, external_id="F1", source=Source.STAFF, now=NOW).fee
     assert review_tiers.delay(as_of=NOW.isoformat()).get()["grace_started"] == 1
     assert expire_paid_tiers.delay(as_of=fee.valid_until.isoformat()).get() == {"ended": 1, "moved": 1}
+
+
+def test_the_upgrade_counts_purchases_dated_up_to_the_clock_skew(ladder):
+    from loyalty.services import purchases
+    from loyalty.services.tiers.table import CLOCK_SKEW
+
+    assert CLOCK_SKEW == purchases.CLOCK_SKEW
+    member = MemberFactory()
+    spend(member, "400.00", at=NOW)
+    spend(member, "200.00", at=NOW + dt.timedelta(minutes=4))  # a concurrent earn on a clock a little ahead
+    assert upgrade(member).to_tier == ladder["silver"]

@@ -84,6 +84,10 @@ def tiers_cache_clear() -> None:
 # -- the qualifying value --------------------------------------------------------
 
 QUALIFYING_KINDS = (LedgerEntry.Kind.EARN, LedgerEntry.Kind.BONUS, LedgerEntry.Kind.REVERSAL)
+# How far ahead of the server a till's clock may date a purchase (``purchases.CLOCK_SKEW``).
+# The upgrade counts up to it: concurrent earns, each dated by its own clock,
+# all count for the one that crosses the threshold.
+CLOCK_SKEW = dt.timedelta(minutes=5)
 ZERO = Decimal("0")
 
 
@@ -94,12 +98,13 @@ def tier_window_start(*, as_of: dt.datetime, program: Program) -> dt.datetime:
     return (local - relativedelta(months=program.tier_window_months)).astimezone(dt.UTC)
 
 
-def tier_values_query(*, member_ids, as_of: dt.datetime, program: Program):
+def tier_values_query(*, member_ids, as_of: dt.datetime, program: Program, until: dt.datetime | None = None):
     """``(member_id, value)`` rows of the members' qualifying values over the
-    window ``(start, as_of]``: one aggregate on ``purchase_member_at`` (spend)
-    or ``ledger_account_at`` (points). Members with nothing in the window have
-    no row."""
+    window ``(start, as_of]`` (to ``until`` when given): one aggregate on
+    ``purchase_member_at`` (spend) or ``ledger_account_at`` (points). Members
+    with nothing in the window have no row."""
     start = tier_window_start(as_of=as_of, program=program)
+    as_of = until or as_of
     if program.tier_metric == "points":
         return (
             LedgerEntry.objects.filter(
@@ -118,9 +123,11 @@ def tier_values_query(*, member_ids, as_of: dt.datetime, program: Program):
     )
 
 
-def tier_value(*, member_id: int, as_of: dt.datetime, program: Program) -> Decimal:
+def tier_value(
+    *, member_id: int, as_of: dt.datetime, program: Program, until: dt.datetime | None = None,
+) -> Decimal:
     """One member's qualifying value at ``as_of`` (one aggregate query)."""
-    rows = list(tier_values_query(member_ids=[member_id], as_of=as_of, program=program))
+    rows = list(tier_values_query(member_ids=[member_id], as_of=as_of, program=program, until=until))
     return Decimal(rows[0][1] or 0) if rows else ZERO
 
 
@@ -131,6 +138,8 @@ def tier_upgrade_if_qualified(*, member_id: int, now: dt.datetime, program: Prog
     """Move the member up at once if their qualifying value at ``now`` reaches a
     tier ranked above their current one (a paid tier in force counts with its
     rank); clear a running grace period if it reaches their current tier again.
+    The window ends at ``now`` plus the clock skew a purchase may have, so that
+    earns recorded concurrently, each dated by its own clock, all count.
 
     Call it under the member's ``PointsAccount`` lock, inside the earn's
     transaction, after the earn is written (``account_lock``): the lock
@@ -148,7 +157,7 @@ def tier_upgrade_if_qualified(*, member_id: int, now: dt.datetime, program: Prog
     in_grace = status is not None and status.grace_until is not None
     if current is not None and current.rank >= table.qualifying[-1].rank and not in_grace:
         return None  # nothing above to reach, nothing to regain
-    value = tier_value(member_id=member_id, as_of=now, program=program)
+    value = tier_value(member_id=member_id, as_of=now, program=program, until=now + CLOCK_SKEW)
     reached = table.qualified_for(value)
     if reached is None:
         return None
