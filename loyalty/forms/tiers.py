@@ -9,8 +9,9 @@ from crispy_forms.layout import HTML, Div, Fieldset, Layout
 from django import forms
 from django.core.validators import MinValueValidator
 from django.db.models import QuerySet
+from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from loyalty.currencies import money_format
 from loyalty.forms.common import NoTagHelper
@@ -101,9 +102,10 @@ class TierForm(forms.ModelForm):
             ),
             Fieldset(
                 _("How a member gets it"),
-                HTML('<p class="small">{% load i18n %}{% blocktranslate trimmed %}A tier is either reached by '
-                     "spending (or earning points) over the qualification window, with a threshold, or bought "
-                     "for a period, with a fee. Fill in the fields of one kind only.{% endblocktranslate %}</p>"),
+                HTML(format_html('<p class="small">{}</p>', gettext(
+                    "A tier is either reached by spending (or earning points) over the qualification window, "
+                    "with a threshold, or bought for a period, with a fee. Fill in the fields of one kind only."
+                ))),
                 "is_paid", "threshold",
                 Div(Div("fee", css_class="col-md-6"), Div("period_months", css_class="col-md-6"), css_class="row"),
             ),

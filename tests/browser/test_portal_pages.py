@@ -21,7 +21,7 @@ from loyalty.services.ledger import points_adjust, points_expire_due
 from loyalty.services.purchases import LineInput, purchase_record, refund_record
 from members.models import Feedback, Role
 from tests.browser.conftest import SCREENSHOTS, axe_serious, login, screenshot, tab_to
-from tests.factories import EarnRuleFactory, MemberFactory, ProgramFactory, StoreFactory, UserFactory
+from tests.factories import EarnRuleFactory, MemberFactory, ProgramFactory, StoreFactory, TierFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,6 +29,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def shop():
     program = ProgramFactory(return_window_days=14, expiry_months=24)
+    TierFactory(code="silver", name_en="Silver", rank=1, threshold=Decimal("100"),
+                benefits_en="Free coffee on Fridays\nA birthday cake")
+    TierFactory(code="gold", name_en="Gold", rank=2, threshold=Decimal("1000"), multiplier=Decimal("1.5"))
     warsaw = StoreFactory(code="WAW-01", name="Warsaw Centre", timezone="Europe/Warsaw")
     krakow = StoreFactory(code="KRK-01", name="Kraków Old Town", timezone="Europe/Warsaw")
     owner = UserFactory(email="owner@example.com", role=Role.OWNER)
@@ -62,12 +65,12 @@ def _path(shop, name: str) -> str:
         "history-filtered": "/me/history/?kind=refunds&date_from=2020-01-01",
         "history-invalid": "/me/history/?kind=earned&date_from=2026-02-31&date_to=2020-01-01",
         "privacy": "/me/privacy/", "delete": "/me/privacy/delete/", "feedback": "/me/feedback/",
-        "stamps": "/me/stamps/",
+        "stamps": "/me/stamps/", "tier": "/me/tier/",
     }[name]
 
 
 PAGES = ["home", "card", "history", "history-filtered", "history-invalid", "purchase", "privacy", "delete",
-         "feedback", "stamps"]
+         "feedback", "stamps", "tier"]
 
 
 @pytest.mark.parametrize("name", PAGES)
