@@ -142,7 +142,8 @@ class EarnRuleForm(forms.ModelForm):
     segments = CommaListField(
         label=_("Segments"), coerce=int,
         help_text=_("Ids of saved segments separated by commas; the member must be in one of them. "
-                    "Segments come with the analytics pages; until then leave this empty (everyone)."),
+                    "Segments come with the analytics pages; until then leave this empty (everyone): "
+                    "a rule limited to segments gives nothing."),
     )
 
     class Meta:
@@ -198,6 +199,8 @@ class EarnRuleForm(forms.ModelForm):
                 self.initial[name] = value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
         if self.instance.pk:
             del self.fields["status"]
+        if not self.fields["tiers"].queryset.exists():  # no tiers configured: nothing to choose
+            del self.fields["tiers"]
         self.helper = NoTagHelper()
         self.helper.layout = Layout(
             Fieldset(_("What the rule gives"), "name", *(["status"] if "status" in self.fields else []),
@@ -208,7 +211,8 @@ class EarnRuleForm(forms.ModelForm):
                 InlineCheckboxes("weekdays"),
                 Div(Div("hours_start", css_class="col-md-6"), Div("hours_end", css_class="col-md-6"), css_class="row"),
             ),
-            Fieldset(_("Who and where"), "stores", "tiers", "segments", "first_purchase_only", "birthday_week"),
+            Fieldset(_("Who and where"), "stores", *(["tiers"] if "tiers" in self.fields else []), "segments",
+                     "first_purchase_only", "birthday_week"),
             Fieldset(_("What is bought"), "categories", "skus", "min_spend"),
             Fieldset(_("Stacking with other rules"), "priority", "mode", "group"),
             Fieldset(_("Limits"), "member_cap", "member_cap_period", "budget"),

@@ -35,6 +35,11 @@ from members.selectors import member_get_by_card
 DAY_NAMES = dict(WEEKDAYS)
 
 
+def _tiers(form: EarnRuleForm) -> list | None:
+    """The tiers ticked, or ``None`` (leave them) when the form had no tier field."""
+    return list(form.cleaned_data["tiers"]) if "tiers" in form.cleaned_data else None
+
+
 def program_tz() -> ZoneInfo:
     program = program_get_or_none()
     return program.tz if program else ZoneInfo("UTC")
@@ -178,9 +183,7 @@ class RuleEditView(StaffPage, FormView):
     def form_valid(self, form: EarnRuleForm) -> HttpResponse:
         created = self.rule is None
         try:
-            rule = rule_save(
-                rule=form.instance, stores=list(form.cleaned_data["stores"]), tiers=list(form.cleaned_data["tiers"]),
-            )
+            rule = rule_save(rule=form.instance, stores=list(form.cleaned_data["stores"]), tiers=_tiers(form))
         except ValidationError as error:
             form.add_error(None, error)
             return self.form_invalid(form)
@@ -305,7 +308,7 @@ class SimulateView(StaffPage, TemplateView):
             draft = rule_form.instance
             draft_snapshot = rule_snapshot(
                 draft, rule_id=draft.pk or SIMULATED_RULE_ID,
-                stores=list(rule_form.cleaned_data["stores"]), tiers=list(rule_form.cleaned_data["tiers"]),
+                stores=list(rule_form.cleaned_data["stores"]), tiers=_tiers(rule_form),
             )
         bound = any(key in params for key in ("store", "amount"))
         initial = {"purchased_at": timezone.now().astimezone(tz).replace(tzinfo=None, second=0, microsecond=0),

@@ -91,6 +91,7 @@ def test_editing_keeps_the_status_and_saves_the_tiers(users):
 
 
 def test_the_form_explains_its_fields(users):
+    TierFactory(code="gold", name_en="Gold")
     page = client_for(users["manager"]).get(reverse("staff:rule-create")).content.decode()
     for text in ("The multiplier (2 doubles the base points)", "None ticked means every day",
                  "None ticked means every member", "Segments come with the analytics pages",
@@ -123,6 +124,7 @@ CONTRADICTIONS = [
 
 @pytest.mark.parametrize(("case", "changes", "field", "message"), CONTRADICTIONS, ids=[c[0] for c in CONTRADICTIONS])
 def test_contradictory_settings_are_refused_on_the_field_they_concern(users, case, changes, field, message):
+    TierFactory(code="gold", name_en="Gold")
     response = client_for(users["manager"]).post(reverse("staff:rule-create"), rule_data(**changes))
     assert response.status_code == 200
     form = response.context["form"]
@@ -131,6 +133,16 @@ def test_contradictory_settings_are_refused_on_the_field_they_concern(users, cas
     page = response.content.decode()
     assert f'<a href="#id_{field}' in page  # the summary names the field and links to it
     assert not EarnRule.objects.exists()
+
+
+def test_without_tiers_the_form_offers_none_and_keeps_a_rules_tiers(users):
+    client = client_for(users["manager"])
+    assert 'name="tiers"' not in client.get(reverse("staff:rule-create")).content.decode()
+    gold = TierFactory(code="gold", name_en="Gold", archived=True)
+    rule = EarnRuleFactory(name="Gold only")
+    rule.tiers.set([gold])
+    client.post(reverse("staff:rule-edit", kwargs={"pk": rule.pk}), rule_data(name="Gold only", status=None))
+    assert list(rule.tiers.all()) == [gold]
 
 
 def test_an_impossible_local_time_is_refused(users):
@@ -147,6 +159,7 @@ def test_an_archived_rule_cannot_be_changed(users):
     client = client_for(users["manager"])
     page = client.get(reverse("staff:rule-edit", kwargs={"pk": rule.pk})).content.decode()
     assert "An archived rule cannot be changed" in page
+    assert "Save rule" not in page and "Try in the simulator" not in page
     response = client.post(reverse("staff:rule-edit", kwargs={"pk": rule.pk}), rule_data(name="New", status=None))
     assert response.status_code == 302
     rule.refresh_from_db()
