@@ -218,3 +218,35 @@ def test_only_owner_and_manager_record_a_fee(users, member, vip, who):
     response = client_for(users[who]).post(url, {"tier": vip.pk, "idempotency_key": "a" * 32})
     assert response.status_code == 403
     assert not VipFee.objects.exists()
+
+
+# -- program settings and the admin -------------------------------------------------------------
+
+
+def test_the_program_form_sets_the_tier_settings(users, program):
+    from tests.web.test_staff import program_data
+
+    response = client_for(users["owner"]).post(reverse("staff:program"), program_data(
+        tier_metric="points", tier_window_months="6", tier_grace_days="14",
+    ))
+    assert response.status_code == 302
+    program.refresh_from_db()
+    assert (program.tier_metric, program.tier_window_months, program.tier_grace_days) == ("points", 6, 14)
+
+
+def test_superuser_edits_tiers_in_the_admin_with_every_language(users, ladder):
+    from tests.factories import UserFactory
+
+    root = client_for(UserFactory(email="root@example.com", is_staff=True, is_superuser=True))
+    page = root.get(reverse("admin:loyalty_tier_change", args=[ladder["silver"].pk]))
+    assert page.status_code == 200
+    assert b'name="name_pl"' in page.content and b'name="benefits_ro"' in page.content
+    data = {
+        "code": "bronze", "name_en": "Bronze", "name_pl": "", "name_ro": "", "benefits_en": "", "benefits_pl": "",
+        "benefits_ro": "", "rank": "3", "threshold": "800", "multiplier": "1", "fee": "", "period_months": "",
+    }
+    response = root.post(reverse("admin:loyalty_tier_add"), data)
+    assert response.status_code == 200  # refused: 800 is below Gold's 1000
+    assert "Overlapping thresholds" in response.content.decode()
+    assert root.post(reverse("admin:loyalty_tier_add"), {**data, "threshold": "1500"}).status_code == 302
+    assert Tier.objects.filter(code="bronze", threshold=Decimal("1500")).exists()
