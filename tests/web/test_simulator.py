@@ -173,3 +173,10 @@ def test_simulator_form_offers_the_basket_fields(users, store):
                  "Member card number (optional)", "Tier"):
         assert text in page
     assert 'type="datetime-local"' in page
+
+
+@pytest.mark.parametrize(("who", "status"), [("cashier", 403), ("member", 403), ("anonymous", 302)])
+def test_only_staff_may_send_a_draft_to_the_simulator(users, who, status):
+    response = client_for(users.get(who)).post(URL, {"draft": "new", "name": "X", "kind": "fixed", "value": "5"})
+    assert response.status_code == status
+    assert not EarnRule.objects.exists()
