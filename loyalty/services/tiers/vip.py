@@ -27,7 +27,7 @@ from loyalty.services.ledger import account_lock
 from loyalty.services.program import program_get
 from loyalty.services.purchases import CLOCK_SKEW, money_clean
 from loyalty.services.tiers.review import _Writes
-from loyalty.services.tiers.table import TierSnapshot, tier_table, tier_values_query
+from loyalty.services.tiers.table import tier_table, tier_values_query
 from members.models import Member, User
 
 # -- paid tiers ------------------------------------------------------------------------
@@ -192,14 +192,15 @@ def vip_expire_due(*, now: dt.datetime | None = None, batch_size: int = 500) -> 
         with transaction.atomic():
             list(PointsAccount.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
             statuses = list(due.filter(member_id__in=ids).order_by("member_id"))  # read again under the locks
-            on_paid = [
+            # On the paid tier (or, oddly, on none): they move. On a better tier: only the period ends.
+            on_paid = {
                 status.member_id for status in statuses
-                if status.tier_id is None or (table.get(status.tier_id) or _PAID).is_paid
-            ]
+                if table.get(status.tier_id) is None or table.get(status.tier_id).is_paid
+            }
             values = dict(tier_values_query(member_ids=on_paid, as_of=now, program=program)) if on_paid else {}
             writes = _Writes()
             for status in statuses:
-                if status.member_id in values or status.member_id in on_paid:
+                if status.member_id in on_paid:
                     reached = table.qualified_for(Decimal(values.get(status.member_id) or 0))
                     writes.move(status, member_id=status.member_id, tier_id=reached.id if reached else None,
                                 reason=TierChange.Reason.VIP_EXPIRED, at=now, count="moved", clear_vip=True)
@@ -211,5 +212,3 @@ def vip_expire_due(*, now: dt.datetime | None = None, batch_size: int = 500) -> 
             moved += writes.counts["moved"]
     return VipExpiryResult(ended=ended, moved=moved)
 
-
-_PAID = TierSnapshot(id=0, code="", rank=0, threshold=None, multiplier=Decimal("1"), is_paid=True)
