@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Protocol
 from loyalty.models import MemberTier, Program, Purchase, PurchaseLine, StampCard, Store, Tier
 from loyalty.rules import Evaluation, Line, MemberContext, ProgramFacts, PurchaseFacts, RuleSnapshot, evaluate
 from loyalty.segments import member_segments, members_segments
-from loyalty.services.rules import ActiveRules, active_rules
+from loyalty.services.rules import ActiveRules, RuleNeeds, active_rules, rule_needs
 from members.models import Member
 
 if TYPE_CHECKING:
@@ -91,19 +91,12 @@ def _tiers_multiply(tiers: TierTable) -> bool:
     return any(tier.multiplier > 1 for tier in tiers.tiers)
 
 
-def _needs_standing(rules: Sequence[RuleSnapshot], tiers: TierTable) -> tuple[bool, frozenset[int], tuple[int, ...]]:
-    """Whether the tier must be read, the segments to check and the stamp rules' ids."""
-    needs_tier = _tiers_multiply(tiers) or any(rule.tier_ids for rule in rules)
-    segments = frozenset().union(*(rule.segment_ids for rule in rules))
-    stamp_ids = tuple(rule.id for rule in rules if rule.is_stamps and rule.id > 0)
-    return needs_tier, segments, stamp_ids
-
-
 def member_standings(
     *,
     member_ids: Iterable[int],
     rules: Sequence[RuleSnapshot] | None = None,
     tiers: TierTable | None = None,
+    needs: RuleNeeds | None = None,
 ) -> dict[int, MemberStanding]:
     """The standing of each member (tier, segments, stamp cards) as the rules need it.
 
@@ -112,10 +105,12 @@ def member_standings(
     per segment a rule names, the stamp cards of the stamp rules; nothing at
     all otherwise. A member missing from the result has no tier, segment or
     card. Reads without locks: the live path calls it under the account lock.
+    ``needs`` is ``rule_needs(rules)`` when the caller has it.
     """
-    rules = active_rules().rules if rules is None else rules
+    if needs is None:
+        needs = active_rules().needs if rules is None else rule_needs(rules)
     tiers = tier_table() if tiers is None else tiers
-    needs_tier, segments, stamp_ids = _needs_standing(rules, tiers)
+    needs_tier, segments, stamp_ids = needs.tier or _tiers_multiply(tiers), needs.segment_ids, needs.stamp_rule_ids
     if not (needs_tier or segments or stamp_ids):
         return {}
     ids = sorted(set(member_ids))
@@ -166,18 +161,15 @@ def _first_purchase(member_id: int, purchased_at: dt.datetime, exclude_pk: int |
 
 
 def _member_context(
-    purchase: Purchase,
-    rules: Sequence[RuleSnapshot],
-    standing: MemberStanding,
-    earlier_unsaved: Callable[[], bool] | None,
+    purchase: Purchase, needs: RuleNeeds, standing: MemberStanding, earlier_unsaved: Callable[[], bool] | None
 ) -> MemberContext:
     if purchase.member_id is None:
         return MemberContext()
     first = False
-    if any(rule.first_purchase_only for rule in rules) and not (earlier_unsaved is not None and earlier_unsaved()):
+    if needs.first_purchase and not (earlier_unsaved is not None and earlier_unsaved()):
         first = _first_purchase(purchase.member_id, purchase.purchased_at, purchase.pk)
     birth_date = None
-    if any(rule.birthday_week for rule in rules):
+    if needs.birth_date:
         if Purchase.member.is_cached(purchase):
             birth_date = purchase.member.birth_date
         else:
@@ -225,19 +217,19 @@ def purchase_earning(
         if points <= 0:
             return Earning(points=0)
         return Earning(points=points, breakdown=[{"rule": "base", "label": BASE_LABEL, "points": points}])
+    needs = active.needs
     if purchase.member_id is None:
         standing = NO_STANDING
     elif standing is None:
-        standing = member_standings(member_ids=[purchase.member_id], rules=active.rules, tiers=tiers).get(
+        standing = member_standings(member_ids=[purchase.member_id], tiers=tiers, needs=needs).get(
             purchase.member_id, NO_STANDING
         )
-    needs_tz = any(rule.needs_store_time for rule in active.rules)
     evaluation = evaluate(
         purchase=_facts(
-            store_id=purchase.store_id, store_tz=_store_tz(purchase, active) if needs_tz else "UTC",
+            store_id=purchase.store_id, store_tz=_store_tz(purchase, active) if needs.store_time else "UTC",
             purchased_at=purchase.purchased_at, amount=purchase.amount, lines=lines,
         ),
-        member=_member_context(purchase, active.rules, standing, earlier_unsaved),
+        member=_member_context(purchase, needs, standing, earlier_unsaved),
         program=ProgramFacts(earn_rate=program.earn_rate, timezone=program.timezone),
         rules=active.rules,
         base_label=BASE_LABEL,
@@ -284,15 +276,13 @@ def earning_simulate(
     program = program or program_get()
     replaced = {rule.id for rule in extra_rules}
     rules = tuple(rule for rule in active_rules().rules if rule.id not in replaced) + tuple(extra_rules)
-    tiers = tier_table()
+    needs = rule_needs(rules)
     standing = NO_STANDING
     if member is not None:
-        standing = member_standings(member_ids=[member.pk], rules=rules, tiers=tiers).get(member.pk, NO_STANDING)
+        standing = member_standings(member_ids=[member.pk], needs=needs).get(member.pk, NO_STANDING)
     if tier is not None:
         standing = replace(standing, tier_id=tier.pk, tier_code=tier.code, tier_multiplier=tier.multiplier)
-    first = member is not None and any(rule.first_purchase_only for rule in rules) and _first_purchase(
-        member.pk, purchased_at, None
-    )
+    first = member is not None and needs.first_purchase and _first_purchase(member.pk, purchased_at, None)
     context = MemberContext(
         is_first_purchase=first, birth_date=member.birth_date if member is not None else None,
         tier_id=standing.tier_id, tier_code=standing.tier_code, tier_multiplier=standing.tier_multiplier,

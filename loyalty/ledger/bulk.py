@@ -22,6 +22,24 @@ live ones (``purchase:<pk>``, ``refund:<pk>``, ``release:<lot pk>``,
 ``expire:<lot pk>``) and payload hashes are computed by the live functions, so
 a POS that later resends an imported receipt finds it already taken.
 
+Earning rules, as on the live path with three differences. The member's
+tier, segments and stamp cards are read once, when the account is prepared
+(``member_standings``), so a history earns with the member's tier *at load
+time*: a tier reached during the history is not applied to its later
+purchases (the live path upgrades at once), and upgrades are left to the
+periodic review (``tiers_review``). Members created by the same load (the
+demo data) start with no tier, segment or card. Caps are counted as live
+(``RuleUsageBook``): the rows stay locked until the load commits, and the
+first time a capped rule gives points every total budget of the active rules
+is locked at once, in rule id order; since members are fed one after another,
+a total budget goes to the members fed first rather than strictly to the
+earliest purchases, and a live earn of a budgeted rule waits for the load to
+commit (should it also hold an account the load is about to lock, PostgreSQL
+reports a deadlock and one of the two fails: run large imports of history
+while capped rules are paused or outside opening hours). Stamp cards are
+kept in memory while the account is open and written when it closes;
+refunds take their stamps back as ``refund_record`` does.
+
 Memory: an account's lots live in memory from its first event until it is
 closed; closed accounts and written rows are dropped. Close accounts as soon
 as their events are done (the imports and the demo data feed one member at a

@@ -25,31 +25,50 @@ RULES_CACHE_SECONDS = 60
 
 
 @dataclass(frozen=True)
+class RuleNeeds:
+    """What a set of rules looks at, so that an earn reads only that."""
+
+    first_purchase: bool
+    birth_date: bool
+    tier: bool  # a rule names tiers
+    segment_ids: frozenset[int]  # every segment a rule names
+    stamp_rule_ids: tuple[int, ...]  # saved stamp rules (their members' cards are read)
+    store_time: bool
+
+
+def rule_needs(rules: Iterable[RuleSnapshot]) -> RuleNeeds:
+    rules = tuple(rules)
+    return RuleNeeds(
+        first_purchase=any(rule.first_purchase_only for rule in rules),
+        birth_date=any(rule.birthday_week for rule in rules),
+        tier=any(rule.tier_ids for rule in rules),
+        segment_ids=frozenset().union(*(rule.segment_ids for rule in rules)),
+        stamp_rule_ids=tuple(rule.id for rule in rules if rule.is_stamps and rule.id > 0),
+        store_time=any(rule.needs_store_time for rule in rules),
+    )
+
+
+@dataclass(frozen=True)
 class ActiveRules:
     version: str
     rules: tuple[RuleSnapshot, ...]
     store_timezones: dict[int, str]  # filled only when a rule looks at the store's local time
 
     @cached_property
+    def needs(self) -> RuleNeeds:
+        return rule_needs(self.rules)
+
+    @property
     def needs_first_purchase(self) -> bool:
-        return any(rule.first_purchase_only for rule in self.rules)
+        return self.needs.first_purchase
 
-    @cached_property
+    @property
     def needs_birth_date(self) -> bool:
-        return any(rule.birthday_week for rule in self.rules)
+        return self.needs.birth_date
 
-    @cached_property
-    def needs_tier(self) -> bool:
-        return any(rule.tier_ids for rule in self.rules)
-
-    @cached_property
-    def segment_ids(self) -> frozenset[int]:
-        """Every segment an active rule names (the member's are read only for these)."""
-        return frozenset().union(*(rule.segment_ids for rule in self.rules))
-
-    @cached_property
+    @property
     def stamp_rule_ids(self) -> tuple[int, ...]:
-        return tuple(rule.id for rule in self.rules if rule.is_stamps)
+        return self.needs.stamp_rule_ids
 
     @cached_property
     def by_id(self) -> dict[int, RuleSnapshot]:
