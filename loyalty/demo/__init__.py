@@ -1,35 +1,46 @@
 """The demo program: ``python manage.py demo_data [--members N] [--seed S]``.
 
 ``demo_data_load`` creates (if there is none) a program for a Polish
-coffee-and-bakery chain, its stores, demo logins for each role and a member,
-and ``N`` members with a year of purchases from ``generator.DemoGenerator``.
-Members are written in batches (COPY on PostgreSQL) and their purchases and
-refunds go through ``BulkLedger``, so the ledger is the one live use would
-have produced. Idempotent: when the demo is already there it changes nothing.
+coffee-and-bakery chain with its stores, tiers, earning rules and action
+bonuses (``program.demo_program_file``, applied through ``program_import``),
+demo logins for each role and a member, and ``N`` members with a year of
+purchases from ``generator.DemoGenerator``. Members are written in batches
+(COPY on PostgreSQL) and their purchases (with their lines) and refunds go
+through ``BulkLedger``, so the rules are evaluated and the ledger is the one
+live use would have produced. Then the tier review (``tiers_review``) puts each
+member on the tier their year of spend reaches, a few set-based queries per
+batch of members. Idempotent: when the demo is already there it changes nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
 from allauth.account.models import EmailAddress
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.ledger.bulk import BulkLedger
-from loyalty.models import Program, Purchase, Source, Store
-from loyalty.services.program import program_get, program_save, store_save
+from loyalty.models import MemberTier, Program, Purchase, Source, Store, Tier
+from loyalty.services.program import program_get
+from loyalty.services.program_io import program_export, program_import
+from loyalty.services.purchases import LineInput
+from loyalty.services.tiers import tiers_review
 from members.exceptions import LoyaltyError
 from members.models import ConsentChange, Member, Role, User
 from members.services.staff import staff_user_create_or_update
 
-from .generator import STORES, DemoGenerator, DemoMember
+from .generator import DemoGenerator, DemoMember, DemoPurchase
+from .program import TIMEZONE, demo_program_file
 
 MEMBER_BATCH = 1000
+REVIEW_BATCH = 2000  # members per query of the tier review (all in the demo's one transaction)
 
 
 @dataclass(frozen=True)
@@ -67,18 +78,25 @@ class DemoResult:
     refunds: int = 0
     entries: int = 0
     points_earned: int = 0
+    tiers: dict[str, int] = field(default_factory=dict)  # members by tier code, after the review
 
 
 def demo_exists() -> bool:
     return User.objects.filter(email=LOGINS[0].email).exists()
 
 
-def demo_program() -> Program:
-    return Program(
-        name="Kawa i Chleb", currency="PLN", country="PL", timezone="Europe/Warsaw",
-        earn_rate=Decimal("1"), point_value=Decimal("0.01"), return_window_days=14,
-        expiry_months=12, allow_debt=True,
-    )
+def _configure(*, end: dt.datetime, fresh: bool) -> None:
+    """Apply the demo's program file; to a program already there (with no members),
+    add the demo's stores, and its tiers, rules and bonuses where it has none."""
+    demo = demo_program_file(end=end)
+    if not fresh:
+        data = program_export()
+        codes = {store["code"] for store in data["stores"]}
+        data["stores"] += [store for store in demo["stores"] if store["code"] not in codes]
+        for section in ("tiers", "rules", "bonuses"):
+            data[section] = data[section] or demo[section]
+        demo = data
+    program_import(data=demo)
 
 
 def demo_data_load(
@@ -102,16 +120,16 @@ def demo_data_load(
     say = progress or (lambda message: None)
     with transaction.atomic():
         program = Program.objects.filter(pk=1).first()
-        if program is None:
-            program = program_save(program=demo_program())
-        else:
+        if program is not None:
             counts = {"members": Member.objects.count(), "purchases": Purchase.objects.count()}
             if any(counts.values()):
                 raise DemoNotPossible(**counts)
-            program = program_get()
-        stores = _stores()
+        tz = program.tz if program is not None else ZoneInfo(TIMEZONE)
+        end = now.astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
+        _configure(end=end, fresh=program is None)
+        program = program_get()
+        stores = dict(Store.objects.values_list("code", "pk"))
         _logins(stores)
-        end = now.astimezone(program.tz).replace(hour=0, minute=0, second=0, microsecond=0).astimezone(dt.UTC)
         generator = DemoGenerator(seed=seed, members=members, end=end, tz=program.tz)
         by_index: list[int] = []  # member id by generation index, for referrals
         member_user = User.objects.get(email=LOGINS[-1].email)
@@ -134,18 +152,17 @@ def demo_data_load(
                 _add_purchase(bulk, purchase, stores, member_id=None)
             stats = bulk.finish()
         say(f"{members} members, {stats.purchases} purchases, {stats.refunds} refunds, {stats.entries} entries")
+        tiers_review(now=now, batch_size=REVIEW_BATCH)
+        held = Counter(dict(
+            MemberTier.objects.filter(tier__isnull=False).values("tier__code").annotate(n=Count("pk"))
+            .values_list("tier__code", "n")
+        ))
+        ranked = Tier.objects.order_by("rank").values_list("code", flat=True)
+        tiers = {code: held[code] for code in ranked if held[code]}
     return DemoResult(
         created=True, members=members, purchases=stats.purchases, refunds=stats.refunds,
-        entries=stats.entries, points_earned=stats.points_earned,
+        entries=stats.entries, points_earned=stats.points_earned, tiers=tiers,
     )
-
-
-def _stores() -> dict[str, int]:
-    existing = dict(Store.objects.values_list("code", "pk"))
-    for code, name, _share in STORES:
-        if code not in existing:
-            existing[code] = store_save(store=Store(code=code, name=name, timezone="Europe/Warsaw")).pk
-    return existing
 
 
 def _logins(stores: dict[str, int]) -> None:
@@ -207,10 +224,16 @@ def _write_members(
         bulk.account_close(member_id)
 
 
-def _add_purchase(bulk: BulkLedger, purchase, stores: dict[str, int], *, member_id: int | None, refunds=True):
+def _add_purchase(
+    bulk: BulkLedger, purchase: DemoPurchase, stores: dict[str, int], *, member_id: int | None, refunds: bool = True
+):
     added = bulk.purchase_add(
         external_id=purchase.external_id, store_id=stores[purchase.store_code], member_id=member_id,
         purchased_at=purchase.purchased_at, amount=purchase.amount,
+        lines=[
+            LineInput(sku=line.sku, amount=line.amount, quantity=line.quantity, category=line.category)
+            for line in purchase.lines
+        ],
     )
     if refunds:
         for external_id, refunded_at, amount in purchase.refunds:

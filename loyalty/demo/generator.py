@@ -5,7 +5,10 @@ mobile numbers, enrolled over the last two years; a year of purchases with a
 weekly rhythm (weekends busier), a seasonal one (a December peak, a summer
 dip) and hours of a café; members whose visit rates are skewed (a few
 regulars come almost daily, most a handful of times a year); purchases
-without a member; refunds, some partial.
+without a member; refunds, some partial. Every receipt has its lines (a
+coffee and a pastry, a loaf, now and then a bag of beans or a whole cake,
+see ``MENU``), and its amount is their sum, so the demo's rules on product
+categories (``coffee``, ``coffee-beans``, ...) have something to match.
 
 Everything here is pure: the same seed, size and end give the same data.
 Generators yield one member (with their purchases and refunds) at a time, so
@@ -45,7 +48,28 @@ NON_MEMBER_SHARE = 0.30
 REFUND_SHARE = 0.02
 PARTIAL_REFUND_SHARE = 0.4
 DOMAINS = ("example.com", "example.pl", "example.net", "example.org")
+# The menu: (SKU, category, price, weight within its course). Categories are what rules name.
+COFFEES = (
+    ("ESP", "coffee", "8.00", 2), ("AME", "coffee", "10.00", 3), ("CAP", "coffee", "13.00", 5),
+    ("LAT", "coffee", "14.50", 4), ("FLW", "coffee", "14.00", 2),
+)
+SIDES = (
+    ("CRO", "bakery", "7.50", 4), ("DRO", "bakery", "6.00", 3), ("SER", "bakery", "12.00", 3),
+    ("KAN", "food", "16.00", 3), ("TEA", "drinks", "9.00", 1),
+)
+BREADS = (("CHL-ZYT", "bread", "14.00", 2), ("BAG", "bread", "8.00", 1))
+BEANS = (("BEANS-250", "coffee-beans", "39.00", 4), ("BEANS-1KG", "coffee-beans", "119.00", 1))
+MENU = (COFFEES, SIDES, BREADS, BEANS)
+CAKE = ("TORT", "cakes")  # a whole cake or a catering order, priced 85-180
 LANGUAGES = (("pl", 0.94), ("en", 0.05), ("ro", 0.01))
+
+
+@dataclass(frozen=True)
+class DemoLine:
+    sku: str
+    category: str
+    quantity: Decimal
+    amount: Decimal
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,7 @@ class DemoPurchase:
     purchased_at: dt.datetime
     amount: Decimal
     refunds: tuple[tuple[str, dt.datetime, Decimal], ...] = ()
+    lines: tuple[DemoLine, ...] = ()
 
 
 @dataclass
@@ -109,6 +134,11 @@ class DemoGenerator:
             self._hour_cumulative.append(total)
         self._store_codes = [code for code, _name, _share in STORES]
         self._store_weights = [share for _code, _name, share in STORES]
+        self._menu = [
+            ([(sku, category, Decimal(price)) for sku, category, price, _weight in course],
+             [weight for *_item, weight in course])
+            for course in MENU
+        ]
 
     # -- helpers -------------------------------------------------------------
 
@@ -144,11 +174,32 @@ class DemoGenerator:
         index = bisect.bisect(self._cumulative, low + self.rng.random() * (high - low))
         return self.days[min(max(index, first), last - 1)]
 
-    def _amount(self) -> Decimal:
-        value = math.exp(self.rng.gauss(2.75, 0.55))  # median about 15.60
-        if self.rng.random() < 0.03:
-            value += self.rng.uniform(60, 180)  # a cake or a catering order
-        return Decimal(f"{max(value, 3.5):.2f}")
+    def _basket(self) -> tuple[tuple[DemoLine, ...], Decimal]:
+        """A receipt's lines and amount: mostly a coffee, often a pastry, sometimes bread,
+        now and then beans or a whole cake (median about 20, mean about 24)."""
+        rng = self.rng
+        coffees, sides, breads, beans = self._menu
+        lines = []
+
+        def take(course: tuple[list, list], quantity: int = 1) -> None:
+            sku, category, price = rng.choices(course[0], course[1])[0]
+            lines.append(DemoLine(sku, category, Decimal(quantity), price * quantity))
+
+        has_coffee = rng.random() < 0.72
+        if has_coffee:
+            take(coffees, 2 if rng.random() < 0.15 else 1)
+        if rng.random() < (0.5 if has_coffee else 0.9):
+            take(sides)
+        if rng.random() < 0.12:
+            take(breads)
+        if rng.random() < 0.04:
+            take(beans)
+        if rng.random() < 0.03:
+            price = Decimal(rng.randrange(85, 181))
+            lines.append(DemoLine(*CAKE, Decimal(1), price))
+        if not lines:
+            take(sides)
+        return tuple(lines), sum((line.amount for line in lines), Decimal("0.00"))
 
     def _refunds(self, external_id: str, at: dt.datetime, amount: Decimal) -> tuple:
         if self.rng.random() >= REFUND_SHARE:
@@ -242,8 +293,10 @@ class DemoGenerator:
         for at in times:
             store = member.store_code if rng.random() < 0.8 else self._store()
             external_id = self._receipt_id(store)
-            amount = self._amount()
-            purchases.append(DemoPurchase(external_id, store, at, amount, self._refunds(external_id, at, amount)))
+            lines, amount = self._basket()
+            purchases.append(
+                DemoPurchase(external_id, store, at, amount, self._refunds(external_id, at, amount), lines)
+            )
         return purchases
 
     # -- purchases without a member ------------------------------------------
@@ -259,5 +312,5 @@ class DemoGenerator:
                     continue
                 store = self._store()
                 external_id = self._receipt_id(store)
-                amount = self._amount()
-                yield DemoPurchase(external_id, store, at, amount, self._refunds(external_id, at, amount))
+                lines, amount = self._basket()
+                yield DemoPurchase(external_id, store, at, amount, self._refunds(external_id, at, amount), lines)

@@ -10,8 +10,10 @@ from members.exceptions import LoyaltyError
 class Command(BaseCommand):
     help = (
         "Fill an empty database with a demo program (a Polish coffee-and-bakery chain): stores, "
-        "demo logins, members and a year of purchases, deterministic from the seed. Running it "
-        "again changes nothing and prints the logins."
+        "tiers (Silver, Gold, Platinum by spend, a paid VIP tier), earning rules, action bonuses, "
+        "demo logins, members and a year of purchases with their lines, deterministic from the "
+        "seed; members are then put on the tier their spend reaches. Running it again changes "
+        "nothing and prints the logins."
     )
 
     def add_arguments(self, parser):
@@ -38,6 +40,11 @@ class Command(BaseCommand):
                     "purchases": result.purchases, "refunds": result.refunds, "entries": result.entries,
                 }
             )
+            if result.tiers:
+                self.stdout.write(
+                    _("Members by tier: %(tiers)s.")
+                    % {"tiers": ", ".join(f"{code} {count}" for code, count in result.tiers.items())}
+                )
         else:
             self.stdout.write(_("The demo data is already loaded; nothing changed."))
         self.stdout.write(_("Demo logins (email / password):"))
