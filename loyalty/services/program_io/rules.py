@@ -253,8 +253,10 @@ def rules_plan(raw: object, read: Reader, *, stores: set[str], tiers: set[str], 
             rule.status = EarnRule.Status.ARCHIVED
             rule.save(update_fields=["status", "updated_at"])
         for rule, store_codes, tier_codes in changed:
-            rule_save(rule=rule, stores=[store_ids[code] for code in store_codes])
-            rule.tiers.set([tier_ids[code] for code in tier_codes])
+            rule_save(
+                rule=rule, stores=[store_ids[code] for code in store_codes],
+                tiers=[tier_ids[code] for code in tier_codes],
+            )
         rules_cache_clear()  # and again at commit (program_import)
 
     plan.write = write
