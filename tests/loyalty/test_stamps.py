@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty.models import EarnRule, LedgerEntry, PointsAccount, Source, StampCard
+from loyalty.models import EarnRule, LedgerEntry, PointsAccount, RuleUsage, Source, StampCard
 from loyalty.rules import Applied, Evaluation
 from loyalty.services.purchases import LineInput, purchase_record, refund_record
 from loyalty.services.rules import rule_save, rule_snapshot
@@ -155,3 +155,14 @@ def test_filling_a_card_is_one_statement_and_keeps_the_card_readable(django_asse
     saved = StampCard.objects.get(member=member, rule=rule)
     assert (saved.stamps, saved.completed) == (0, 2)  # 1 + 5 = 6: two cards, none over
     assert saved.updated_at is not None and saved.updated_at.tzinfo is not None
+
+
+def test_a_purchase_sent_twice_stamps_once_and_counts_against_a_cap_once():
+    ProgramFactory()
+    member, store = MemberFactory(), StoreFactory()
+    card_rule = stamp_rule()
+    capped = rule_save(rule=EarnRule(name="Capped", kind=EarnRule.Kind.FIXED, value=Decimal("5"), budget=100))
+    first, again = buy("P1", member, store), buy("P1", member, store)
+    assert again.created is False and again.points == first.points == 15
+    assert card(member, card_rule) == (1, 0)
+    assert RuleUsage.objects.get(rule=capped, scope="total").points == 5
