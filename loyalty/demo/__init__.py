@@ -40,6 +40,9 @@ from .generator import DemoGenerator, DemoMember, DemoPurchase
 from .program import TIMEZONE, demo_program_file
 
 MEMBER_BATCH = 1000
+# Rows per write batch: as fast as BulkLedger's default at 2,000 members, less memory, and its
+# first-purchase check (which looks through the purchases still queued) stays short.
+WRITE_BATCH = 2000
 REVIEW_BATCH = 2000  # members per query of the tier review (all in the demo's one transaction)
 
 
@@ -135,7 +138,7 @@ def demo_data_load(
         member_user = User.objects.get(email=LOGINS[-1].email)
         batch: list[DemoMember] = []
         member_purchases = 0
-        with BulkLedger(program=program, source=Source.DEMO, now=now) as bulk:
+        with BulkLedger(program=program, source=Source.DEMO, now=now, batch_size=WRITE_BATCH) as bulk:
             member_ids = bulk.id_pool(Member)
             for member in generator.members_iter():
                 if member.index == 0:
