@@ -232,8 +232,37 @@ def _birthday_near(birth: dt.date, day: dt.date) -> bool:
     return False
 
 
+class _Moments:
+    """The purchase's local time in the store's zone and its date in the program's, worked
+    out once per evaluation (only if a rule asks)."""
+
+    __slots__ = ("_day", "_local", "program", "purchase")
+
+    def __init__(self, purchase: PurchaseFacts, program: ProgramFacts) -> None:
+        self.purchase, self.program = purchase, program
+        self._local: dt.datetime | None = None
+        self._day: dt.date | None = None
+
+    @property
+    def store_local(self) -> dt.datetime:
+        if self._local is None:
+            self._local = self.purchase.purchased_at.astimezone(zoneinfo.ZoneInfo(self.purchase.store_tz))
+        return self._local
+
+    @property
+    def program_day(self) -> dt.date:
+        if self._day is None:
+            self._day = self.purchase.purchased_at.astimezone(zoneinfo.ZoneInfo(self.program.timezone)).date()
+        return self._day
+
+
 def rule_conditions_hold(
-    rule: RuleSnapshot, *, purchase: PurchaseFacts, member: MemberContext, program: ProgramFacts
+    rule: RuleSnapshot,
+    *,
+    purchase: PurchaseFacts,
+    member: MemberContext,
+    program: ProgramFacts,
+    moments: _Moments | None = None,
 ) -> bool:
     at = purchase.purchased_at
     if rule.starts_at is not None and at < rule.starts_at:
@@ -250,8 +279,10 @@ def rule_conditions_hold(
         return False
     if rule.first_purchase_only and not member.is_first_purchase:
         return False
+    if moments is None:
+        moments = _Moments(purchase, program)
     if rule.needs_store_time:
-        local = at.astimezone(zoneinfo.ZoneInfo(purchase.store_tz))
+        local = moments.store_local
         if rule.weekdays and local.weekday() not in rule.weekdays:
             return False
         if rule.hours_start is not None and not _in_hours(rule, local.time()):
@@ -259,8 +290,7 @@ def rule_conditions_hold(
     if rule.birthday_week:
         if member.birth_date is None:
             return False
-        day = at.astimezone(zoneinfo.ZoneInfo(program.timezone)).date()
-        if not _birthday_near(member.birth_date, day):
+        if not _birthday_near(member.birth_date, moments.program_day):
             return False
     return not rule.needs_lines or bool(_matching(rule, purchase.lines))
 
@@ -310,8 +340,11 @@ def evaluate(
     taken: list[tuple[RuleSnapshot, int]] = []
     stamp_cards: list[Applied] = []
     walk_ended = False  # by an exclusive rule; stamp cards still count
+    moments = _Moments(purchase, program)
     for rule in sorted(rules, key=lambda r: (-r.priority, r.id)):
-        if not rule_conditions_hold(rule, purchase=purchase, member=member, program=program):
+        if not rule.is_stamps and walk_ended:
+            continue
+        if not rule_conditions_hold(rule, purchase=purchase, member=member, program=program, moments=moments):
             continue
         if rule.is_stamps:
             given = rule_stamps(rule, purchase=purchase)
@@ -321,8 +354,6 @@ def evaluate(
                 )
                 points = max(0, floor_points(cards * rule.value))
                 stamp_cards.append(Applied(rule.id, rule.name, points, stamps=given, cards=cards))
-            continue
-        if walk_ended:
             continue
         points = rule_points(rule, purchase=purchase, program=program)
         if points <= 0:
