@@ -53,13 +53,20 @@ Semantics (all points are whole, every rule's points rounded down):
 * The breakdown lists the base (``"rule": "base"``), the tier's points, each
   applied rule in that order, then the stamp cards by priority; its points
   always sum to the total, which is never negative.
-* Caps (``member_cap`` per ``member_cap_period``, ``budget``) are applied
-  after evaluation, in the earn's transaction (``loyalty.services.budgets``),
-  by ``evaluation_capped``: a capped rule gives ``min(points, what is left)``,
-  its item gets ``"capped": true`` and the reduced points; an item reduced to
-  0 points is dropped (a stamp card's stays: it still records the stamps).
-  A capped rule keeps the place it won in stacking (caps never let another
-  rule of its group or below an exclusive rule in).
+* Caps are applied after evaluation, in the earn's transaction
+  (``loyalty.services.budgets`` counts and locks), by ``evaluation_capped``:
+  ``member_cap`` is the most a rule gives one member per ``member_cap_period``
+  (``rule``: as long as the rule runs; ``day``, ``week`` (ISO, from Monday),
+  ``month``, ``year``: the calendar period of ``purchased_at`` in the
+  program's time zone), ``budget`` the most it gives in all. A capped rule
+  gives ``min(points, what is left of each cap)``, its item gets ``"capped":
+  true`` and the reduced points; an item reduced to 0 points is dropped (a
+  stamp card's stays: it still records the stamps). A capped rule keeps the
+  place it won in stacking (caps never let another rule of its group or
+  below an exclusive rule in). Refunds give no budget back.
+* Refunds (``loyalty.services.stamps``): a refund leaving ``remaining`` of
+  ``amount`` takes back ``given - floor(given x remaining / amount)`` of the
+  stamps a purchase gave, from the current card and never below 0.
 """
 
 from __future__ import annotations

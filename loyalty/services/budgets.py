@@ -1,19 +1,9 @@
-"""Budget caps of earning rules: per member and period, and in total.
+"""Budget caps of earning rules: counting what they gave, under locks.
 
-A rule with ``member_cap`` gives one member at most that many points in each
-period of ``member_cap_period``: ``rule`` (as long as the rule runs), or the
-``day``, ``week`` (ISO, from Monday), ``month`` or ``year`` that
-``purchased_at`` falls in, in the program's time zone. A rule with ``budget``
-gives at most that many points in all. What a rule has given is counted in
-``RuleUsage`` rows: ``scope="total"`` and ``scope="m<member id>:<period
-start date, or 'rule'>"``.
-
-Caps are applied after the evaluation (``loyalty.rules.evaluation_capped``):
-a capped rule gives ``min(points, what is left)`` of every cap it has, its
-breakdown item is marked ``"capped": true`` and an item left with 0 points
-is dropped. Refunds do not give budget back: the points a rule gave count
-against its caps even when a refund reverses them (a budget is what was
-promised, and a refund after the budget ran out must not reopen it).
+The semantics (``member_cap`` per ``member_cap_period``, ``budget``, what a
+capped rule gives, refunds giving no budget back) are stated once, in
+``loyalty.rules``. What a rule has given is counted in ``RuleUsage`` rows:
+``scope="total"`` and ``scope="m<member id>:<period start date, or 'rule'>"``.
 
 Concurrency: ``RuleUsageBook.apply`` runs in the earn's transaction, after
 the member's account lock. It creates missing rows (``INSERT ... ON CONFLICT

@@ -161,7 +161,10 @@ def purchase_record(
     The points are pending until the return window ends and expire with the
     program's expiry, both counted from ``purchased_at``. Safe to retry with the
     same ``external_id``; the same id with other data raises
-    ``ExternalIdConflict``. Locks the member's ``PointsAccount`` row.
+    ``ExternalIdConflict``. Locks the member's ``PointsAccount`` row, then, in
+    the same transaction, the ``RuleUsage`` rows of capped rules that apply
+    (``budgets_apply``); fills the member's stamp cards and moves them up a
+    tier at once when the purchase reaches one (``tier_upgrade_if_qualified``).
     """
     now = now or timezone.now()
     program = program_get()
@@ -305,8 +308,10 @@ def refund_record(
     """Record a refund of (part of) ``purchase`` and reverse the points of that share.
 
     After the refund the purchase keeps ``floor(points × remaining / amount)``
-    points. Safe to retry with the same ``external_id``. Locks the member's
-    account, then the purchase row.
+    points, and the stamps it gave are taken back in the same proportion
+    (``stamp_cards_refund``); budgets of capped rules are not given back.
+    Safe to retry with the same ``external_id``. Locks the member's account,
+    then the purchase row.
     """
     now = now or timezone.now()
     refunded_at = _time_clean(refunded_at or now, field="refunded_at", now=now)
