@@ -586,6 +586,24 @@ class EarnRule(models.Model):
             errors["stamps_needed"] = ValidationError(
                 _("Say how many stamps fill a card."), code="stamps_needed_missing"
             )
+        if self.stamps_needed and self.kind and self.kind != self.Kind.STAMPS:
+            errors["stamps_needed"] = ValidationError(
+                _("Only a stamp card has stamps per card: choose the kind \"Stamp card\" or leave this empty."),
+                code="stamps_needed_not_stamps",
+            )
+        if self.member_cap is None and self.member_cap_period and self.member_cap_period != self.CapPeriod.RULE:
+            errors["member_cap_period"] = ValidationError(
+                _("A cap period needs a points cap per member: give the cap, or set the period back to "
+                  "\"while the rule runs\"."),
+                code="cap_period_without_cap",
+            )
+        if self.kind == self.Kind.FIXED and isinstance(self.budget, int) and isinstance(self.value, Decimal) \
+                and self.budget < self.value:
+            errors["budget"] = ValidationError(
+                _("The total budget (%(budget)s points) is smaller than the fixed bonus (%(value)s points): "
+                  "the rule could never give its bonus. Raise the budget or lower the bonus."),
+                params={"budget": self.budget, "value": f"{self.value.normalize():f}"}, code="budget_below_bonus",
+            )
         segments = self.segments if isinstance(self.segments, list) else None
         if segments is None or any(type(item) is not int or item <= 0 for item in segments):
             errors["segments"] = ValidationError(_("Give a list of segment ids."), code="invalid_segments")

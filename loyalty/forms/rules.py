@@ -220,28 +220,6 @@ class EarnRuleForm(forms.ModelForm):
 
     def clean(self) -> dict:
         data = super().clean()
-        kind = data.get("kind")
-        if data.get("stamps_needed") and kind and kind != EarnRule.Kind.STAMPS:
-            self.add_error("stamps_needed", gettext(
-                "Only a stamp card has stamps per card: choose the kind \"Stamp card\" or leave this empty."
-            ))
-        cap, period = data.get("member_cap"), data.get("member_cap_period")
-        if cap is None and period and period != EarnRule.CapPeriod.RULE and "member_cap" not in self.errors:
-            self.add_error("member_cap_period", gettext(
-                "A cap period needs a points cap per member: give the cap, or set the period back to "
-                "\"while the rule runs\"."
-            ))
-        budget, value = data.get("budget"), data.get("value")
-        if kind == EarnRule.Kind.FIXED and budget is not None and value is not None:
-            try:
-                smaller = Decimal(budget) < value
-            except InvalidOperation:
-                smaller = False
-            if smaller:
-                self.add_error("budget", gettext(
-                    "The total budget (%(budget)s points) is smaller than the fixed bonus (%(value)s points): "
-                    "the rule could never give its bonus. Raise the budget or lower the bonus."
-                ) % {"budget": budget, "value": f"{value.normalize():f}"})
         return data
 
 

@@ -400,3 +400,19 @@ def test_the_bulk_path_gives_the_live_paths_caps_stamps_and_tier_points(threaded
 
 
 BASE = {"rule": "base", "label": "Base rate", "points": 45}
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "code"),
+    [
+        ({"kind": "fixed", "value": Decimal("50"), "stamps_needed": 5}, "stamps_needed", "stamps_needed_not_stamps"),
+        ({"kind": "fixed", "value": Decimal("50"), "member_cap_period": "day"}, "member_cap_period",
+         "cap_period_without_cap"),
+        ({"kind": "fixed", "value": Decimal("50"), "budget": 40}, "budget", "budget_below_bonus"),
+    ],
+)
+def test_the_model_refuses_settings_that_contradict_each_other(fields, field, code):
+    rule = EarnRule(name="Contradiction", **fields)
+    with pytest.raises(ValidationError) as caught:
+        rule.full_clean()
+    assert [error.code for error in caught.value.error_dict[field]] == [code]
