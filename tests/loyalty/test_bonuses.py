@@ -638,3 +638,19 @@ def test_concurrent_periodic_runs_give_the_same_ledger_as_one():
     assert entries.filter(idempotency_key__startswith="bonus:anniversary:").count() == 6
     assert bonuses_grant_due(as_of=as_of).granted == 0
     assert referral_bonuses_grant_due(as_of=as_of).granted == 0
+
+
+def test_a_bonus_that_reaches_a_points_tier_upgrades_at_once(program):
+    from loyalty.models import MemberTier, TierChange
+    from loyalty.services.program import program_cache_clear
+    from tests.factories import TierFactory
+
+    program.tier_metric = "points"
+    program.save()
+    program_cache_clear()
+    silver = TierFactory(code="silver", rank=1, threshold=Decimal("100"))
+    bonuses_on(signup=150)
+    member = MemberFactory()
+    bonus_grant(member=member, kind=Kind.SIGNUP, occasion="once")
+    assert MemberTier.objects.get(member=member).tier == silver
+    assert TierChange.objects.filter(member=member, to_tier=silver, reason=TierChange.Reason.QUALIFIED).count() == 1

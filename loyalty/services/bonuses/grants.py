@@ -18,6 +18,7 @@ from loyalty.models import ActionBonus, LedgerEntry
 from loyalty.process_cache import ProcessCache
 from loyalty.services.ledger import account_lock, points_credit
 from loyalty.services.program import program_get
+from loyalty.services.tiers import tier_upgrade_if_qualified
 from members import hooks
 from members.models import Member, User
 from members.services.profile import member_profile_is_complete
@@ -150,6 +151,9 @@ def bonus_grant_once(
             actor=actor, now=now, effective_at=effective_at,
             breakdown=[{"rule": "bonus", "bonus": kind, "occasion": occasion, "points": setting.points}],
         )
+        program = program_get()
+        if program.tier_metric == "points":  # a bonus counts towards a points tier: upgrade at once
+            tier_upgrade_if_qualified(member_id=member.pk, now=entry.recorded_at, program=program)
     return entry, True
 
 
