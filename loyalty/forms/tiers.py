@@ -48,7 +48,7 @@ class TierForm(forms.ModelForm):
             "name_en": _("Members see it in the portal and the till shows it, e.g. Gold."),
             "name_pl": _("Empty: members reading Polish see the English name."),
             "name_ro": _("Empty: members reading Romanian see the English name."),
-            "benefits_en": _("One benefit per line, e.g. \u201cFree delivery\u201d. Members see the list."),
+            "benefits_en": _("One benefit per line, e.g. \"Free delivery\". Members see the list."),
             "benefits_pl": _("Empty: the English list is shown."),
             "benefits_ro": _("Empty: the English list is shown."),
             "code": _("A short code for program files and the API: letters, digits, - and _, e.g. gold."),

@@ -56,10 +56,10 @@ def _tier_errors(tier: Tier, program: Program | None) -> dict[str, list[Validati
         elif tier.threshold <= 0:
             add("threshold", _("The threshold must be above zero."), "threshold_not_positive")
         if tier.fee is not None:
-            add("fee", _("Only a paid tier has a fee: tick \u201cpaid tier\u201d or leave the fee empty."),
+            add("fee", _("Only a paid tier has a fee: tick \"paid tier\" or leave the fee empty."),
                 "fee_without_paid")
         if tier.period_months is not None:
-            add("period_months", _("Only a paid tier has a period: tick \u201cpaid tier\u201d or leave it empty."),
+            add("period_months", _("Only a paid tier has a period: tick \"paid tier\" or leave it empty."),
                 "period_without_paid")
     others = Tier.objects.exclude(pk=tier.pk) if tier.pk else Tier.objects.all()
     if tier.rank is not None:
