@@ -241,8 +241,8 @@ def tiers_plan(raw: object, read: Reader) -> tuple[set[str] | None, SectionPlan]
             tier.archived = True
             notes.append(_("archived (not in the file)"))
         if tier.rank in ranks:
-            free = next(rank for rank in (*range(max(used) + 1, RANK_MAX + 1), *range(RANK_MAX, -1, -1))
-                        if rank not in used)
+            above_first = itertools.chain(range(max(used) + 1, RANK_MAX + 1), range(RANK_MAX, -1, -1))
+            free = next(rank for rank in above_first if rank not in used)
             used.add(free)
             notes.append(
                 _("rank %(old)d -> %(new)d (its rank is now another tier's)") % {"old": tier.rank, "new": free}
