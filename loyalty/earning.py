@@ -161,13 +161,17 @@ def _first_purchase(member_id: int, purchased_at: dt.datetime, exclude_pk: int |
 
 
 def _member_context(
-    purchase: Purchase, needs: RuleNeeds, standing: MemberStanding, earlier_unsaved: Callable[[], bool] | None
+    purchase: Purchase, needs: RuleNeeds, standing: MemberStanding, has_earlier: Callable[[], bool | None] | None
 ) -> MemberContext:
     if purchase.member_id is None:
         return MemberContext()
     first = False
-    if needs.first_purchase and not (earlier_unsaved is not None and earlier_unsaved()):
-        first = _first_purchase(purchase.member_id, purchase.purchased_at, purchase.pk)
+    if needs.first_purchase:
+        earlier = has_earlier() if has_earlier is not None else None
+        if earlier is None:  # the caller does not know: ask the database
+            first = _first_purchase(purchase.member_id, purchase.purchased_at, purchase.pk)
+        else:
+            first = not earlier
     birth_date = None
     if needs.birth_date:
         if Purchase.member.is_cached(purchase):
@@ -197,15 +201,17 @@ def purchase_earning(
     purchase: Purchase,
     lines: Sequence[PurchaseLine] = (),
     program: Program,
-    earlier_unsaved: Callable[[], bool] | None = None,
+    has_earlier: Callable[[], bool | None] | None = None,
     standing: MemberStanding | None = None,
 ) -> Earning:
     """The points ``purchase`` earns, with their breakdown; writes nothing.
 
     Caps are not applied here (``loyalty.services.budgets`` does, in the
-    earn's transaction). ``earlier_unsaved`` tells whether the member has an
-    earlier purchase the database does not hold yet (the bulk path's queued
-    rows); it is called only when an active rule is for first purchases.
+    earn's transaction). ``has_earlier`` tells whether the member has a
+    purchase before this one (``None``: the caller does not know, and the
+    database is asked); the bulk path knows it for the accounts it holds, so
+    that a load asks nothing per purchase. It is called only when an active
+    rule is for first purchases.
     ``standing`` is the member's tier, segments and stamps when the caller
     keeps them (the bulk path); otherwise they are read, as far as the rules
     and tiers need them.
@@ -229,7 +235,7 @@ def purchase_earning(
             store_id=purchase.store_id, store_tz=_store_tz(purchase, active) if needs.store_time else "UTC",
             purchased_at=purchase.purchased_at, amount=purchase.amount, lines=lines,
         ),
-        member=_member_context(purchase, needs, standing, earlier_unsaved),
+        member=_member_context(purchase, needs, standing, has_earlier),
         program=ProgramFacts(earn_rate=program.earn_rate, timezone=program.timezone),
         rules=active.rules,
         base_label=BASE_LABEL,

@@ -445,6 +445,18 @@ class _OpenAccount:
     last_at: dt.datetime | None = None
     standing: MemberStanding = NO_STANDING  # tier, segments and stamps as the rules need them
     cards: dict[int, list] | None = None  # rule id -> [card pk or None, stamps, completed], once stamped
+    # The member's earliest purchase, in the database or in this load, when
+    # known (``purchases_known``): the first-purchase rules need it, and
+    # knowing it spares a query per purchase.
+    purchases_known: bool = False
+    earliest_purchase_at: dt.datetime | None = None
+
+
+def _has_earlier(account: _OpenAccount, purchased_at: dt.datetime) -> bool | None:
+    """Whether the member bought before ``purchased_at`` (``None``: not known here)."""
+    if not account.purchases_known:
+        return None
+    return account.earliest_purchase_at is not None and account.earliest_purchase_at < purchased_at
 
 
 @dataclass
@@ -515,6 +527,7 @@ class BulkLedger:
         self.batch_size = batch_size
         self.stats = BulkStats()
         self._accounts: dict[int, _OpenAccount] = {}
+        self._earliest_in_load: dict[int, dt.datetime] = {}  # member -> earliest purchase of this load
         # On PostgreSQL ids come from a connection of their own, so that reserving
         # them never waits for the writer's COPY on the main connection.
         self._sequences = connections.create_connection(DEFAULT_DB_ALIAS) if on_postgres() and threaded else None
@@ -578,9 +591,11 @@ class BulkLedger:
         ids = sorted(set(member_ids) - self._accounts.keys())
         if not ids:
             return
-        if new:  # written by this load: no tier, segment or stamp card yet
+        if new:  # written by this load: no tier, segment, stamp card or purchase yet
             for member_id in ids:
-                self._accounts[member_id] = _OpenAccount(member_id, self._empty_ledger(), None, cards={})
+                self._accounts[member_id] = _OpenAccount(
+                    member_id, self._empty_ledger(), None, cards={}, purchases_known=True
+                )
             return
         for start in range(0, len(ids), 5000):
             chunk = ids[start:start + 5000]
@@ -600,6 +615,24 @@ class BulkLedger:
                     member_id, ledger, (available, pending, debt, next_due_at)
                 )
             self._standings_load([row[0] for row in locked])
+            self._earliest_purchases_load([row[0] for row in locked])
+
+    def _earliest_purchases_load(self, member_ids: list[int]) -> None:
+        """Each member's earliest purchase in the database, when a rule is for
+        first purchases: one query per chunk of accounts, none per purchase."""
+        if not active_rules().needs.first_purchase:
+            return
+        earliest = dict(
+            Purchase.objects.filter(member_id__in=member_ids)
+            .values("member_id").annotate(first=models.Min("purchased_at")).values_list("member_id", "first")
+            .order_by()
+        )
+        for member_id in member_ids:
+            account = self._accounts[member_id]
+            account.purchases_known = True
+            # A purchase of this load may still be queued (its account closed and opened again).
+            known = [at for at in (earliest.get(member_id), self._earliest_in_load.get(member_id)) if at]
+            account.earliest_purchase_at = min(known, default=None)
 
     def _standings_load(self, member_ids: list[int]) -> None:
         """The tier, segments and stamp cards of these members, as the active rules need
@@ -742,13 +775,19 @@ class BulkLedger:
             account = self._account(member_id, purchased_at)
             earning = purchase_earning(
                 purchase=row, lines=line_rows, program=self.program,
-                earlier_unsaved=lambda: any(queued.row.member_id == member_id for queued in self._purchases),
+                has_earlier=partial(_has_earlier, account, purchased_at),
                 standing=account.standing,
             )
             if earning.evaluation is not None:
                 earning = self._capped(earning, member_id=member_id, purchased_at=purchased_at)
                 if earning.evaluation.stamps:
                     purchase.stamps = self._stamp(account, earning)
+            if account.purchases_known and (
+                account.earliest_purchase_at is None or purchased_at < account.earliest_purchase_at
+            ):
+                account.earliest_purchase_at = purchased_at
+            if member_id not in self._earliest_in_load or purchased_at < self._earliest_in_load[member_id]:
+                self._earliest_in_load[member_id] = purchased_at
             row.points = row.points_kept = earning.points
             entry = earning_credit(account.ledger, earning=earning, purchase_id=pk, purchased_at=purchased_at)
             if entry is not None and entry.lot is not None:

@@ -416,3 +416,34 @@ def test_the_model_refuses_settings_that_contradict_each_other(fields, field, co
     with pytest.raises(ValidationError) as caught:
         rule.full_clean()
     assert [error.code for error in caught.value.error_dict[field]] == [code]
+
+
+def test_the_bulk_path_knows_first_purchases_without_a_query_per_purchase(django_assert_max_num_queries):
+    """A load asks the database for earlier purchases once per chunk of accounts,
+    and counts a purchase already in the database and one queued earlier in the load."""
+    ProgramFactory()
+    store = StoreFactory()
+    make_rule(name="Welcome", first_purchase_only=True, value=Decimal("50"))
+    old, fresh = MemberFactory(), MemberFactory()
+    record("old-1", member=old, store=store, at=T0 - dt.timedelta(days=3))
+    members = [old, fresh, *MemberFactory.create_batch(8)]
+    with BulkLedger(program=program_get(), source=Source.IMPORT, now=T0 + dt.timedelta(days=30),
+                    threaded=False) as bulk:
+        bulk.accounts_prepare([member.pk for member in members])
+        with django_assert_max_num_queries(4):  # blocks of ids only, whatever the count
+            for day in range(3):
+                for member in members:
+                    bulk.purchase_add(external_id=f"b-{member.pk}-{day}", store_id=store.pk, member_id=member.pk,
+                                      purchased_at=T0 + dt.timedelta(days=day), amount=Decimal("10.00"))
+        bulk.account_close(fresh.pk)
+        # Opened again while its purchases may still be queued: still not a first purchase.
+        bulk.accounts_prepare([fresh.pk])
+        bulk.purchase_add(external_id="b-fresh-late", store_id=store.pk, member_id=fresh.pk,
+                          purchased_at=T0 + dt.timedelta(days=5), amount=Decimal("10.00"))
+        for member in members:
+            bulk.account_close(member.pk)
+    firsts = {
+        purchase.external_id for purchase in Purchase.objects.filter(source=Source.IMPORT)
+        if any(item["label"] == "Welcome" for item in purchase.entries.get(kind="earn").breakdown)
+    }
+    assert firsts == {f"b-{member.pk}-0" for member in members if member != old}
