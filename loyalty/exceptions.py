@@ -169,3 +169,50 @@ class NothingLeftToUndo(LoyaltyError):
     code = "nothing_left_to_undo"
     status = 409
     template = _("This purchase was already refunded in full; there is nothing left to undo.")
+
+
+# -- action bonuses ---------------------------------------------------------------
+
+
+class BonusInactive(LoyaltyError):
+    code = "bonus_inactive"
+    status = 409
+    template = _("The %(bonus)s bonus is switched off. Switch it on under Action bonuses first.")
+
+
+class ReviewReferenceRequired(LoyaltyError):
+    code = "review_reference_required"
+    field = "reference"
+    template = _("Give the review's link or id.")
+
+
+class ReviewAlreadyRewarded(LoyaltyError):
+    code = "review_already_rewarded"
+    status = 409
+    field = "reference"
+    template = _("This review (%(reference)s) was already rewarded on %(date)s.")
+
+
+class BonusPointsRequired(LoyaltyError):
+    code = "bonus_points_required"
+    template = _("Give the points of the %(bonus)s bonus to switch it on.")
+
+
+# -- paid tiers -------------------------------------------------------------------
+
+
+class TierNotForSale(LoyaltyError):
+    code = "tier_not_for_sale"
+    status = 409
+    field = "tier"
+    template = _("%(tier)s is not a paid tier that can be bought: choose a paid tier that is not archived.")
+
+
+class VipFeeConflict(ExternalIdConflict):
+    template = _(
+        "The external id %(external_id)s was already used for a different paid tier fee; "
+        "send a new id or the same data as before."
+    )
+
+    def message_template(self) -> object:
+        return self.template

@@ -11,9 +11,14 @@ from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.utils import formats
-from django.utils.translation import gettext_lazy as _
 
-from loyalty.exceptions import LoyaltyError, MemberNotActive
+from loyalty.exceptions import (
+    BonusInactive,
+    BonusPointsRequired,
+    MemberNotActive,
+    ReviewAlreadyRewarded,
+    ReviewReferenceRequired,
+)
 from loyalty.models import ActionBonus, LedgerEntry
 from loyalty.process_cache import ProcessCache
 from loyalty.services.ledger import account_lock, points_credit
@@ -30,28 +35,12 @@ OCCASION_MAX = 80  # idempotency keys hold 100 characters
 BONUSES_CACHE_KEY = "loyalty:action-bonuses:v1"
 
 
-class BonusInactive(LoyaltyError):
-    code = "bonus_inactive"
-    status = 409
-    template = _("The %(bonus)s bonus is switched off. Switch it on under Action bonuses first.")
 
 
-class ReviewReferenceRequired(LoyaltyError):
-    code = "review_reference_required"
-    field = "reference"
-    template = _("Give the review's link or id.")
 
 
-class ReviewAlreadyRewarded(LoyaltyError):
-    code = "review_already_rewarded"
-    status = 409
-    field = "reference"
-    template = _("This review (%(reference)s) was already rewarded on %(date)s.")
 
 
-class BonusPointsRequired(LoyaltyError):
-    code = "bonus_points_required"
-    template = _("Give the points of the %(bonus)s bonus to switch it on.")
 
 
 # -- the configured bonuses ------------------------------------------------------

@@ -11,9 +11,8 @@ from decimal import Decimal
 from dateutil.relativedelta import relativedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
-from loyalty.exceptions import ExternalIdConflict, InvalidTime, LoyaltyError, MemberNotActive
+from loyalty.exceptions import InvalidTime, MemberNotActive, TierNotForSale, VipFeeConflict
 from loyalty.models import (
     MemberTier,
     PointsAccount,
@@ -33,21 +32,8 @@ from members.models import Member, User
 # -- paid tiers ------------------------------------------------------------------------
 
 
-class TierNotForSale(LoyaltyError):
-    code = "tier_not_for_sale"
-    status = 409
-    field = "tier"
-    template = _("%(tier)s is not a paid tier that can be bought: choose a paid tier that is not archived.")
 
 
-class VipFeeConflict(ExternalIdConflict):
-    template = _(
-        "The external id %(external_id)s was already used for a different paid tier fee; "
-        "send a new id or the same data as before."
-    )
-
-    def message_template(self) -> object:
-        return self.template
 
 
 @dataclass(frozen=True)
