@@ -18,10 +18,15 @@ def _language_restored():
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """The program is cached; each test starts with what its database holds."""
+    """The program, rules and tiers are cached (in Django's cache and in process
+    memory); each test starts with what its database holds."""
+    from loyalty.process_cache import process_caches_forget
+
     cache.clear()
+    process_caches_forget()
     yield
     cache.clear()
+    process_caches_forget()
 
 
 def _broker_unreachable(url: str) -> str | None:
