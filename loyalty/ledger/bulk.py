@@ -22,13 +22,22 @@ live ones (``purchase:<pk>``, ``refund:<pk>``, ``release:<lot pk>``,
 ``expire:<lot pk>``) and payload hashes are computed by the live functions, so
 a POS that later resends an imported receipt finds it already taken.
 
-Earning rules, as on the live path with three differences. The member's
-tier, segments and stamp cards are read once, when the account is prepared
-(``member_standings``), so a history earns with the member's tier *at load
-time*: a tier reached during the history is not applied to its later
-purchases (the live path upgrades at once), and upgrades are left to the
-periodic review (``tiers_review``). Members created by the same load (the
-demo data) start with no tier, segment or card. Caps are counted as live
+Earning rules, as on the live path. The member's tier, segments and stamp
+cards are read once, when the account is prepared (``member_standings``),
+and kept in memory while it is open. Tiers move up as the history goes, as
+``tier_upgrade_if_qualified`` moves a live purchase's member: when a tier can
+be reached (``TierTable.qualifying``), each open account keeps the events its
+qualification window counts (purchases less refunds, or earn, bonus and
+reversal points; for an existing account read from the database with its
+tier, two queries per chunk of accounts), and after each purchase's earn the
+same decision (``TierTable.upgrade_to``) over the same window
+(``tier_upgrade_window``: ending at ``purchased_at`` plus the clock skew)
+moves the member up, dated at the purchase; the tier's multiplier and
+conditions apply from their next purchase. The ``MemberTier`` and
+``TierChange(QUALIFIED)`` rows are written with the batches. Moves down
+remain the periodic review's (``tiers_review``). Without a reachable tier
+none of this costs anything. Members created by the same load (the demo
+data) start with no tier, segment or card. Caps are counted as live
 (``RuleUsageBook``): the rows stay locked until the load commits, and the
 first time a capped rule gives points every total budget of the active rules
 is locked at once, in rule id order; since members are fed one after another,
@@ -53,6 +62,7 @@ transaction.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import io
 import itertools
@@ -60,9 +70,10 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import partial
+from operator import itemgetter
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.utils import timezone
@@ -73,6 +84,7 @@ from loyalty.ledger.engine import AccountLedger, Lot
 from loyalty.ledger.storage import ledger_rules, lot_from_row, open_lots_query
 from loyalty.models import (
     LedgerEntry,
+    MemberTier,
     PointsAccount,
     PointsLot,
     Program,
@@ -81,6 +93,7 @@ from loyalty.models import (
     Refund,
     RuleUsage,
     StampCard,
+    TierChange,
 )
 from loyalty.rules import stamp_card_fill
 from loyalty.services.budgets import TOTAL, RuleUsageBook, capped_rules
@@ -93,6 +106,7 @@ from loyalty.services.purchases import (
 )
 from loyalty.services.rules import active_rules
 from loyalty.services.stamps import stamps_given, stamps_removed
+from loyalty.services.tiers.table import QUALIFYING_KINDS, TierTable, tier_table, tier_upgrade_window
 
 BATCH_SIZE = 10_000
 
@@ -450,6 +464,16 @@ class _OpenAccount:
     # knowing it spares a query per purchase.
     purchases_known: bool = False
     earliest_purchase_at: dt.datetime | None = None
+    tier: _TierState | None = None  # only when a tier can be reached by spend or points
+
+
+def tier_window_start_before(since: dt.datetime | None, program: Program) -> dt.datetime | None:
+    """The earliest (excluded) moment a window of an event at or after ``since``
+    reaches back to; ``None``: unbounded."""
+    if since is None:
+        return None
+    start, _end = tier_upgrade_window(at=since, program=program)
+    return start
 
 
 def _has_earlier(account: _OpenAccount, purchased_at: dt.datetime) -> bool | None:
@@ -457,6 +481,48 @@ def _has_earlier(account: _OpenAccount, purchased_at: dt.datetime) -> bool | Non
     if not account.purchases_known:
         return None
     return account.earliest_purchase_at is not None and account.earliest_purchase_at < purchased_at
+
+
+_AT = itemgetter(0)
+
+
+@dataclass(eq=False)
+class _TierState:
+    """A member's tier and what their qualifying value counts, while the account is open.
+
+    ``events`` are ``[at, value]`` cells in time order: each purchase's amount
+    less its refunds (spend), or each earn, bonus and reversal (points), from
+    the database and from this load. Cells before ``start`` have left the
+    window (window starts only move forward, as the events come in time order).
+    """
+
+    tier_id: int | None = None
+    since: dt.datetime | None = None
+    grace_until: dt.datetime | None = None
+    in_database: bool = False  # a ``MemberTier`` row exists: updated rather than inserted
+    changed: bool = False
+    events: list[list] = field(default_factory=list)
+    start: int = 0
+    by_purchase: dict[int, list] = field(default_factory=dict)  # spend: purchase pk -> its cell
+
+    def add(self, at: dt.datetime, value: Decimal | int, purchase_id: int | None = None) -> None:
+        cell = [at, value]
+        if not self.events or self.events[-1][0] <= at:
+            self.events.append(cell)
+        else:  # the database holds later events
+            bisect.insort(self.events, cell, lo=self.start, key=_AT)
+        if purchase_id is not None:
+            self.by_purchase[purchase_id] = cell
+
+    def value(self, start: dt.datetime, end: dt.datetime) -> Decimal:
+        """The qualifying value over ``(start, end]``."""
+        events = self.events
+        self.start = bisect.bisect_right(events, start, lo=self.start, key=_AT)
+        if self.start > 256 and self.start * 2 > len(events):  # forget what left the window
+            del events[:self.start]
+            self.start = 0
+        end_index = bisect.bisect_right(events, end, lo=self.start, key=_AT)
+        return Decimal(sum((cell[1] for cell in itertools.islice(events, self.start, end_index)), 0))
 
 
 @dataclass
@@ -469,6 +535,7 @@ class BulkStats:
     accounts: int = 0
     points_earned: int = 0
     points_reversed: int = 0
+    tier_upgrades: int = 0
 
 
 PURCHASE_FIELDS = (
@@ -495,6 +562,8 @@ ZERO = Decimal("0.00")
 ACCOUNT_FIELDS = ("member_id", "available", "pending", "debt", "next_due_at")
 ACCOUNT_BALANCES = ("available", "pending", "debt", "next_due_at")
 CARD_FIELDS = ("member_id", "rule_id", "stamps", "completed", "updated_at")
+MEMBER_TIER_FIELDS = ("member_id", "tier_id", "since", "grace_until", "vip_until")
+TIER_CHANGE_FIELDS = ("member_id", "from_tier_id", "to_tier_id", "reason", "at")
 
 
 class BulkLedger:
@@ -546,6 +615,13 @@ class BulkLedger:
         self._new_cards = RowBuffer(StampCard, CARD_FIELDS, statement_rows=statement_rows)
         self._card_updates: list[tuple] = []
         self._usage = RuleUsageBook()  # rows locked until the load commits
+        # Upgrades as the history goes, when a tier can be reached by spend or points.
+        self._tiers: TierTable = tier_table()
+        self._tiering = bool(self._tiers.qualifying)
+        self._new_member_tiers = RowBuffer(MemberTier, MEMBER_TIER_FIELDS, statement_rows=statement_rows)
+        self._member_tier_updates: list[tuple] = []
+        self._tier_changes = RowBuffer(TierChange, TIER_CHANGE_FIELDS, statement_rows=statement_rows)
+        self._tier_closed: set[int] = set()  # accounts closed by this load (their rows may still be queued)
         self._usage_totals_locked = False
         self._purchase_updates: dict[int, tuple] = {}
         self._db_lots: dict[int, tuple[Lot | None, dict[int, int]]] = {}
@@ -578,7 +654,9 @@ class BulkLedger:
 
     # -- accounts ------------------------------------------------------------
 
-    def accounts_prepare(self, member_ids: Iterable[int], *, new: bool = False) -> None:
+    def accounts_prepare(
+        self, member_ids: Iterable[int], *, new: bool = False, since: dt.datetime | None = None
+    ) -> None:
         """Open these members' accounts for appending.
 
         Existing accounts are locked (``SELECT ... FOR UPDATE``, primary-key
@@ -587,6 +665,9 @@ class BulkLedger:
         locked, as ``account_lock`` does). ``new=True`` declares members
         created in this same transaction, who cannot have an account or be
         seen by anyone else: their accounts are inserted when closed.
+        ``since``, when the caller knows it, is no later than the first event
+        it will feed for these members: the tier windows are read from the
+        window before it rather than from the members' whole history.
         """
         ids = sorted(set(member_ids) - self._accounts.keys())
         if not ids:
@@ -594,9 +675,14 @@ class BulkLedger:
         if new:  # written by this load: no tier, segment, stamp card or purchase yet
             for member_id in ids:
                 self._accounts[member_id] = _OpenAccount(
-                    member_id, self._empty_ledger(), None, cards={}, purchases_known=True
+                    member_id, self._empty_ledger(), None, cards={}, purchases_known=True,
+                    tier=_TierState() if self._tiering else None,
                 )
             return
+        if self._tiering and not self._tier_closed.isdisjoint(ids):
+            # Opened again: what the load wrote for them must be in the database to be read back.
+            self.flush()
+            self._writer.wait()
         for start in range(0, len(ids), 5000):
             chunk = ids[start:start + 5000]
             locked = _accounts_lock(chunk)
@@ -616,6 +702,7 @@ class BulkLedger:
                 )
             self._standings_load([row[0] for row in locked])
             self._earliest_purchases_load([row[0] for row in locked])
+            self._tiers_load([row[0] for row in locked], since=since)
 
     def _earliest_purchases_load(self, member_ids: list[int]) -> None:
         """Each member's earliest purchase in the database, when a rule is for
@@ -633,6 +720,64 @@ class BulkLedger:
             # A purchase of this load may still be queued (its account closed and opened again).
             known = [at for at in (earliest.get(member_id), self._earliest_in_load.get(member_id)) if at]
             account.earliest_purchase_at = min(known, default=None)
+
+    def _tiers_load(self, member_ids: list[int], *, since: dt.datetime | None) -> None:
+        """Each member's tier (one query) and what their qualification window
+        counts from the database (one query: purchases or ledger entries), when
+        a tier can be reached; nothing otherwise."""
+        if not self._tiering:
+            return
+        states = {member_id: _TierState() for member_id in member_ids}
+        for member_id, tier_id, since_at, grace_until in MemberTier.objects.filter(
+            member_id__in=member_ids
+        ).values_list("member_id", "tier_id", "since", "grace_until"):
+            state = states[member_id]
+            state.tier_id, state.since, state.grace_until, state.in_database = tier_id, since_at, grace_until, True
+        after = tier_window_start_before(since, self.program)
+        if self.program.tier_metric == "points":
+            rows = LedgerEntry.objects.filter(account_id__in=member_ids, kind__in=QUALIFYING_KINDS)
+            if after is not None:
+                rows = rows.filter(effective_at__gt=after)
+            for member_id, at, points in rows.order_by("effective_at", "pk").values_list(
+                "account_id", "effective_at", "points"
+            ):
+                states[member_id].add(at, points)
+        else:
+            rows = Purchase.objects.filter(member_id__in=member_ids)
+            if after is not None:
+                rows = rows.filter(purchased_at__gt=after)
+            for member_id, pk, at, amount, refunded in rows.order_by("purchased_at", "pk").values_list(
+                "member_id", "pk", "purchased_at", "amount", "refunded_amount"
+            ):
+                states[member_id].add(at, amount - refunded, pk)
+        for member_id, state in states.items():
+            self._accounts[member_id].tier = state
+
+    def _tier_upgrade(self, account: _OpenAccount, at: dt.datetime) -> None:
+        """The upgrade at once of ``tier_upgrade_if_qualified``, after the earn of a
+        purchase at ``at``, on the member's window as this load knows it: the
+        same decision (``TierTable.upgrade_to``), the same window
+        (``tier_upgrade_window``), dated at the purchase. The tier's multiplier
+        and conditions apply from the member's next purchase."""
+        state = account.tier
+        table = self._tiers
+        current = table.get(state.tier_id)
+        in_grace = state.grace_until is not None
+        if not table.upgrade_possible(current=current, in_grace=in_grace):
+            return
+        start, end = tier_upgrade_window(at=at, program=self.program)
+        target = table.upgrade_to(current=current, in_grace=in_grace, value=state.value(start, end))
+        if target is None:
+            return
+        self._tier_changes.add((account.member_id, state.tier_id, target.id, TierChange.Reason.QUALIFIED, at))
+        if current is None or target.id != current.id:
+            state.tier_id, state.since = target.id, at
+            account.standing = replace(
+                account.standing, tier_id=target.id, tier_code=target.code, tier_multiplier=target.multiplier
+            )
+            self.stats.tier_upgrades += 1
+        state.grace_until = None
+        state.changed = True
 
     def _standings_load(self, member_ids: list[int]) -> None:
         """The tier, segments and stamp cards of these members, as the active rules need
@@ -726,6 +871,13 @@ class BulkLedger:
                 self._new_cards.add((member_id, rule_id, stamps, completed, self.now))
             elif changed:
                 self._card_updates.append((pk, stamps, completed, self.now))
+        state = account.tier
+        if state is not None:
+            self._tier_closed.add(member_id)
+            if state.changed and state.in_database:
+                self._member_tier_updates.append((member_id, state.tier_id, state.since, state.grace_until))
+            elif state.changed:
+                self._new_member_tiers.add((member_id, state.tier_id, state.since, None, None))
         balances = (ledger.available, ledger.pending, ledger.debt, ledger.next_due_at)
         if account.row is None:
             self._new_accounts.add((member_id, *balances))
@@ -794,6 +946,12 @@ class BulkLedger:
                 purchase.lot = entry.lot
                 purchase.lot.pk = self._lot_ids.take()
                 self.stats.points_earned += earning.points
+            if account.tier is not None:
+                if self.program.tier_metric == "points":
+                    account.tier.add(purchased_at, earning.points)
+                else:
+                    account.tier.add(purchased_at, amount, pk)
+                self._tier_upgrade(account, purchased_at)
         for line in line_rows:
             self._lines.add((pk, line.sku, line.category, line.quantity, line.amount))
         self._purchases.append(purchase)
@@ -891,6 +1049,12 @@ class BulkLedger:
                     idempotency_key=f"refund:{pk}", purchase_id=row.pk, refund_id=pk,
                 )
                 self.stats.points_reversed += reversed_points
+            if account.tier is not None:  # the window counts the refund (no upgrade at a refund, as live)
+                if self.program.tier_metric == "points":
+                    if reversed_points:
+                        account.tier.add(refunded_at, -reversed_points)
+                elif (cell := account.tier.by_purchase.get(row.pk)) is not None:
+                    cell[1] -= amount
         self._refunds.add((
             pk, external_id, row.pk, amount, refunded_at, reversed_points, refund.payload_hash,
             self.source, self.recorded_by_id, self.now,
@@ -939,7 +1103,10 @@ class BulkLedger:
             jobs.append(insert_job(Purchase, PURCHASE_FIELDS, rows, statement_rows=self.statement_rows))
             for purchase in purchases:
                 purchase.written = True  # later refunds of it become updates
-        for buffer in (self._lines, self._refunds, self._new_accounts, self._new_cards, self._lots, self._entries):
+        for buffer in (
+            self._lines, self._refunds, self._new_accounts, self._new_cards, self._lots, self._entries,
+            self._new_member_tiers, self._tier_changes,
+        ):
             job = buffer.take()
             if job is not None:
                 jobs.append(job)
@@ -949,8 +1116,10 @@ class BulkLedger:
             (PointsAccount, ACCOUNT_BALANCES, self._account_updates),
             (StampCard, ("stamps", "completed", "updated_at"), self._card_updates),
             (RuleUsage, ("points",), self._usage.changed()),
+            (MemberTier, ("tier_id", "since", "grace_until"), self._member_tier_updates),
         )
         self._purchase_updates, self._lot_updates, self._account_updates, self._card_updates = {}, [], [], []
+        self._member_tier_updates = []
         jobs.extend(partial(update_rows, model, fields, rows) for model, fields, rows in updates if rows)
         if jobs:
             self._writer.submit(partial(_run_all, jobs))

@@ -11,7 +11,6 @@ from django.core.management.base import CommandError
 from django.db.models import Count, F
 
 from loyalty.demo import LOGINS, demo_data_load
-from loyalty.demo import program as demo_program
 from loyalty.ledger.verify import ledger_offenders
 from loyalty.models import (
     ActionBonus,
@@ -238,21 +237,13 @@ def test_refuses_a_database_that_holds_another_program():
     assert not Purchase.objects.exists()
 
 
-def without_tier_multipliers(monkeypatch):
-    tiers = [{**tier, "multiplier": "1.00"} for tier in demo_program.TIERS]
-    monkeypatch.setattr(demo_program, "TIERS", tiers)
-
-
-def test_demo_ledger_is_what_live_use_gives(monkeypatch):
+def test_demo_ledger_is_what_live_use_gives():
     """Replay three demo members' purchases and refunds live, in time order, on fresh members.
 
-    The rules, the stamp card and first purchases count as live. Tier multipliers
-    are set to 1: the bulk path earns a history with the tier a member holds at
-    load time (none, for the demo's new members) and leaves upgrades to the
-    review at the end, where a live purchase moves the member up at once
-    (``loyalty.ledger.bulk``).
+    The rules, the stamp card, first purchases and the tiers count as live: the
+    bulk path moves a member up at the purchase that reaches a tier, and their
+    later purchases earn with its multiplier, as a live purchase does.
     """
-    without_tier_multipliers(monkeypatch)
     demo_data_load(members=40, seed=8, now=NOW)
     refunded = list(
         Member.objects.filter(purchases__refunds__isnull=False).order_by("pk").values_list("pk", flat=True).distinct()
@@ -260,7 +251,7 @@ def test_demo_ledger_is_what_live_use_gives(monkeypatch):
     regular = Member.objects.annotate(n=Count("purchases")).order_by("-n", "pk").exclude(pk__in=refunded).first()
     busiest = [*Member.objects.filter(pk__in=refunded), regular]
     assert len(refunded) == 2
-    compared = 0
+    compared = upgraded = 0
     for demo_member in busiest:
         twin = MemberFactory()
         events = []
@@ -297,5 +288,13 @@ def test_demo_ledger_is_what_live_use_gives(monkeypatch):
         assert PointsAccount.objects.filter(member=twin).values_list("available", "pending", "debt").get() == (
             PointsAccount.objects.filter(member=demo_member).values_list("available", "pending", "debt").get()
         )
+
+        def upgrades(member):
+            return list(member.tier_changes.filter(reason="qualified").order_by("at", "pk").values_list(
+                "from_tier__code", "to_tier__code", "at"))
+
+        assert upgrades(twin) == upgrades(demo_member)
+        upgraded += bool(upgrades(twin))
         compared += 1
     assert compared == 3
+    assert upgraded  # a history that crossed a tier, whose multiplier then counted

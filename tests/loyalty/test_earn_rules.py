@@ -9,7 +9,17 @@ from django.core.exceptions import ValidationError
 
 from loyalty.earning import earning_simulate, purchase_earning
 from loyalty.ledger.bulk import BulkLedger
-from loyalty.models import EarnRule, LedgerEntry, MemberTier, Purchase, RuleUsage, Source, StampCard, Tier
+from loyalty.models import (
+    EarnRule,
+    LedgerEntry,
+    MemberTier,
+    Purchase,
+    RuleUsage,
+    Source,
+    StampCard,
+    Tier,
+    TierChange,
+)
 from loyalty.segments import member_segments, members_segments, segment_register
 from loyalty.services.program import program_get
 from loyalty.services.purchases import LineInput, purchase_record, refund_record
@@ -447,3 +457,112 @@ def test_the_bulk_path_knows_first_purchases_without_a_query_per_purchase(django
         if any(item["label"] == "Welcome" for item in purchase.entries.get(kind="earn").breakdown)
     }
     assert firsts == {f"b-{member.pk}-0" for member in members if member != old}
+
+
+# -- tiers reached in the middle of a history ------------------------------------------
+
+HISTORY = [  # (kind, name, hours after T0, amount): the member crosses silver (100) with P3
+    ("p", "P1", 0, "60.00"), ("r", "P1", 1, "30.00"), ("p", "P2", 2, "50.00"), ("p", "P3", 3, "30.00"),
+    ("p", "P4", 4, "10.00"), ("p", "P5", 5, "200.00"), ("p", "P6", 6, "10.00"),
+]
+
+
+def replay_live(member, store, events, *, prefix="live"):
+    copies = {}
+    for kind, name, hours, amount in events:
+        at = T0 + dt.timedelta(hours=hours)
+        if kind == "p":
+            copies[name] = purchase_record(external_id=f"{prefix}-{name}", store=store, member=member, purchased_at=at,
+                                           amount=amount, source=Source.API, now=at).purchase
+        else:
+            refund_record(external_id=f"{prefix}-r-{name}", purchase=Purchase.objects.get(pk=copies[name].pk),
+                          amount=amount, refunded_at=at, source=Source.API, now=at)
+
+
+def replay_bulk(loader, member, store, events, *, in_database=()):
+    added = {}
+    for kind, name, hours, amount in events:
+        at = T0 + dt.timedelta(hours=hours)
+        if kind == "p":
+            added[name] = loader.purchase_add(external_id=f"bulk-{name}", store_id=store.pk, member_id=member.pk,
+                                              purchased_at=at, amount=Decimal(amount))
+        else:
+            purchase = added.get(name) or Purchase.objects.select_for_update().get(external_id=f"bulk-{name}")
+            loader.refund_add(external_id=f"bulk-r-{name}", purchase=purchase, amount=Decimal(amount),
+                              refunded_at=at)
+
+
+def tier_history(member):
+    return (
+        [(purchase.points, purchase.points_kept) for purchase in Purchase.objects.filter(member=member)
+         .order_by("purchased_at")],
+        list(member.tier_changes.order_by("at", "pk").values_list("from_tier__code", "to_tier__code", "reason", "at")),
+        MemberTier.objects.filter(member=member).values_list("tier__code", "since", "grace_until").first(),
+    )
+
+
+@pytest.mark.parametrize("threaded", [False, True])  # the writer's thread: PostgreSQL only
+@pytest.mark.parametrize("metric", ["spend", "points"])
+@pytest.mark.parametrize("split", [0, 2])  # the first events recorded live before the load (an existing account)
+def test_a_tier_reached_mid_history_upgrades_the_load_as_live_use_would(metric, split, threaded):
+    ProgramFactory(tier_metric=metric, tier_window_months=12)
+    store = StoreFactory()
+    TierFactory(code="silver", rank=1, threshold=Decimal("100"), multiplier=Decimal("2"))
+    TierFactory(code="gold", rank=2, threshold=Decimal("300"), multiplier=Decimal("3"))
+    live, bulk = MemberFactory(), MemberFactory()
+    replay_live(live, store, HISTORY)
+    replay_live(bulk, store, HISTORY[:split], prefix="bulk")  # an existing account: its window is read back
+    with BulkLedger(program=program_get(), source=Source.IMPORT, now=T0 + dt.timedelta(days=30),
+                    threaded=threaded) as loader:
+        loader.accounts_prepare([bulk.pk])
+        replay_bulk(loader, bulk, store, HISTORY[split:])
+        loader.account_close(bulk.pk)
+        assert loader.stats.tier_upgrades == 2
+    expected = tier_history(live)
+    assert tier_history(bulk) == expected
+    points, changes, status = expected
+    # P3 crosses silver (60 - 30 refunded + 50 + 30 = 110, in spend or points), P4 earns double,
+    # P5 crosses gold (spend 320; points 130 + 400), P6 earns triple.
+    assert points == [(60, 30), (50, 50), (30, 30), (20, 20), (400, 400), (30, 30)]
+    assert [(to, at) for _from, to, _reason, at in changes] == [
+        ("silver", T0 + dt.timedelta(hours=3)), ("gold", T0 + dt.timedelta(hours=5)),
+    ]
+    assert status == ("gold", T0 + dt.timedelta(hours=5), None)
+
+
+def test_the_bulk_path_reads_tier_windows_once_per_chunk(django_assert_max_num_queries):
+    """Existing accounts: their tiers and windows are two queries for the chunk, and the
+    upgrades during the load none per member or purchase; an account opened again reads
+    back what the load wrote for it."""
+    ProgramFactory(tier_metric="spend", tier_window_months=12)
+    store = StoreFactory()
+    silver = TierFactory(code="silver", rank=1, threshold=Decimal("100"), multiplier=Decimal("2"))
+    members = MemberFactory.create_batch(10)
+    for member in members:
+        record(f"old-{member.pk}", member=member, store=store, at=T0 - dt.timedelta(days=400), amount="500.00")
+        record(f"in-{member.pk}", member=member, store=store, at=T0 - dt.timedelta(days=1), amount="90.00")
+    MemberTier.objects.update(tier=None)  # moved down by a review: 500 left the window, 90 is below silver
+    TierChange.objects.all().delete()
+    with BulkLedger(program=program_get(), source=Source.IMPORT, now=T0 + dt.timedelta(days=30),
+                    threaded=False) as bulk:
+        with django_assert_max_num_queries(9):  # lock, lots, standing, tiers, window (ids: no chunk size)
+            bulk.accounts_prepare([member.pk for member in members], since=T0)
+        with django_assert_max_num_queries(4):  # blocks of ids only, whatever the count
+            for hours, amount in ((0, "20.00"), (1, "10.00")):
+                for member in members:
+                    bulk.purchase_add(external_id=f"b-{member.pk}-{hours}", store_id=store.pk, member_id=member.pk,
+                                      purchased_at=T0 + dt.timedelta(hours=hours), amount=Decimal(amount))
+        first = members[0]
+        bulk.account_close(first.pk)
+        bulk.accounts_prepare([first.pk])  # opened again: its tier is read back, not reached twice
+        bulk.purchase_add(external_id="b-again", store_id=store.pk, member_id=first.pk,
+                          purchased_at=T0 + dt.timedelta(hours=2), amount=Decimal("10.00"))
+        assert bulk.stats.tier_upgrades == 10
+    assert set(MemberTier.objects.values_list("tier", flat=True)) == {silver.pk}
+    assert MemberTier.objects.count() == 10
+    assert list(Purchase.objects.filter(external_id__startswith="b-").order_by("external_id").values_list(
+        "external_id", "points").distinct()) == sorted(
+        [(f"b-{member.pk}-0", 20) for member in members] + [(f"b-{member.pk}-1", 20) for member in members]
+        + [("b-again", 20)]
+    )
+    assert TierChange.objects.filter(to_tier=silver, at=T0).count() == 10

@@ -33,6 +33,7 @@ from loyalty.services.tiers.table import (
     TierTable,
     tier_table,
     tier_upgrade_if_qualified,
+    tier_upgrade_window,
     tier_value,
     tier_values_query,
     tier_window_start,
@@ -44,7 +45,7 @@ _VIP = ("TierNotForSale", "VipExpiryResult", "VipFeeConflict", "VipFeeResult", "
 __all__ = [
     "REVIEW_DAY", "REVIEW_TIME", "TIERS_CACHE_KEY", "ReviewResult", "TierSnapshot", "TierTable", "next_review_at",
     "tier_archive", "tier_restore", "tier_save", "tier_validate", "tier_table", "tier_threshold_text",
-    "tier_upgrade_if_qualified",
+    "tier_upgrade_if_qualified", "tier_upgrade_window",
     "tier_value", "tier_values_query", "tier_window_start", "tiers_cache_clear", "tiers_review", *_VIP,
 ]
 

@@ -54,6 +54,26 @@ class TierTable:
         reached = [tier for tier in self.qualifying if value >= tier.threshold]
         return reached[-1] if reached else None
 
+    def upgrade_possible(self, *, current: TierSnapshot | None, in_grace: bool) -> bool:
+        """Whether a member on ``current`` can move up or regain it (else their value need not be read)."""
+        if not self.qualifying:
+            return False
+        return current is None or current.rank < self.qualifying[-1].rank or in_grace
+
+    def upgrade_to(self, *, current: TierSnapshot | None, in_grace: bool, value: Decimal) -> TierSnapshot | None:
+        """The upgrade at once of a member on ``current`` whose qualifying value is
+        ``value``: the higher tier it reaches, ``current`` itself when it ends a
+        running grace period, ``None`` when nothing changes. Pure: the live and
+        the bulk paths both decide with it."""
+        reached = self.qualified_for(value)
+        if reached is None:
+            return None
+        if current is None or reached.rank > current.rank:
+            return reached
+        if in_grace and current.threshold is not None and not current.archived and value >= current.threshold:
+            return current
+        return None
+
 
 def _load() -> tuple[str, TierTable]:
     rows = list(Tier.objects.order_by("rank"))
@@ -96,6 +116,12 @@ def tier_window_start(*, as_of: dt.datetime, program: Program) -> dt.datetime:
     ``tier_window_months`` calendar months earlier in the program's zone."""
     local = as_of.astimezone(program.tz)
     return (local - relativedelta(months=program.tier_window_months)).astimezone(dt.UTC)
+
+
+def tier_upgrade_window(*, at: dt.datetime, program: Program) -> tuple[dt.datetime, dt.datetime]:
+    """The window ``(start, end]`` the upgrade at ``at`` counts: the qualification
+    window ending at ``at``, extended by the clock skew a purchase may have."""
+    return tier_window_start(as_of=at, program=program), at + CLOCK_SKEW
 
 
 def tier_values_query(*, member_ids, as_of: dt.datetime, program: Program, until: dt.datetime | None = None):
@@ -155,22 +181,21 @@ def tier_upgrade_if_qualified(*, member_id: int, now: dt.datetime, program: Prog
     status = MemberTier.objects.filter(member_id=member_id).first()
     current = table.get(status.tier_id) if status is not None else None
     in_grace = status is not None and status.grace_until is not None
-    if current is not None and current.rank >= table.qualifying[-1].rank and not in_grace:
+    if not table.upgrade_possible(current=current, in_grace=in_grace):
         return None  # nothing above to reach, nothing to regain
-    value = tier_value(member_id=member_id, as_of=now, program=program, until=now + CLOCK_SKEW)
-    reached = table.qualified_for(value)
-    if reached is None:
+    _start, until = tier_upgrade_window(at=now, program=program)
+    value = tier_value(member_id=member_id, as_of=now, program=program, until=until)
+    target = table.upgrade_to(current=current, in_grace=in_grace, value=value)
+    if target is None:
         return None
-    if current is None or reached.rank > current.rank:
-        return _tier_move(status, member_id=member_id, tier_id=reached.id, reason=TierChange.Reason.QUALIFIED, at=now)
-    if in_grace and current.threshold is not None and not current.archived and value >= current.threshold:
-        status.grace_until = None
-        status.save(update_fields=["grace_until"])
-        return TierChange.objects.create(
-            member_id=member_id, from_tier_id=current.id, to_tier_id=current.id,
-            reason=TierChange.Reason.QUALIFIED, at=now,
-        )
-    return None
+    if current is None or target.id != current.id:
+        return _tier_move(status, member_id=member_id, tier_id=target.id, reason=TierChange.Reason.QUALIFIED, at=now)
+    status.grace_until = None  # back above its threshold: the grace period ends
+    status.save(update_fields=["grace_until"])
+    return TierChange.objects.create(
+        member_id=member_id, from_tier_id=current.id, to_tier_id=current.id,
+        reason=TierChange.Reason.QUALIFIED, at=now,
+    )
 
 
 def _tier_move(
