@@ -384,7 +384,11 @@ def _write(*, program: Program, now, result: PurchaseImportResult, report: Error
     # Short COPY statements: this loop reads and locks on the connection the writer shares.
     with BulkLedger(program=program, source=Source.IMPORT, now=now, statement_rows=2000) as bulk:
         for rows in stream(ORDERED, size=2 * CHUNK):
-            bulk.accounts_prepare(row[3] for row in rows if row[3] is not None)
+            member_rows = [row for row in rows if row[3] is not None]
+            if member_rows:  # the tier windows need only what comes before the chunk's first event
+                bulk.accounts_prepare(
+                    (row[3] for row in member_rows), since=csvfile.from_micros(min(row[5] for row in member_rows))
+                )
             targets = {row[9] for row in rows if row[9] is not None} - in_database.keys()
             locked = {
                 purchase.pk: purchase

@@ -637,3 +637,26 @@ def test_members_every_bad_row_is_reported_with_checks_across_rows(tmp_path, pro
     result = import_members(file=path, now=NOW)
     assert [(error.line, error.field) for error in result.errors] == [(2, "email"), (4, "external_id")]
     assert not Member.objects.exists()
+
+
+def test_an_imported_history_moves_the_member_up_a_tier_where_live_use_would(tmp_path, member):
+    """Purchases already in the database count in the window; the tier reached by
+    the second imported purchase multiplies the third."""
+    from loyalty.models import MemberTier, TierChange
+    from tests.factories import TierFactory
+
+    gold = TierFactory(code="gold", rank=1, threshold=Decimal("250.00"), multiplier=Decimal("2"))
+    store = member.enrollment_store or StoreFactory(code="GDN-01")
+    purchase_record(external_id="LIVE-1", store=store, member=member, purchased_at=NOW - dt.timedelta(days=200),
+                    amount="100.00", source=Source.API, now=NOW - dt.timedelta(days=200))
+    path = purchases_csv(
+        tmp_path,
+        "R-1,M-1,WAW-01,2025-10-01T10:00,100.00,PLN,,",
+        "R-2,M-1,WAW-01,2025-11-01T10:00,100.00,PLN,,",
+        "R-3,M-1,WAW-01,2025-12-01T10:00,100.00,PLN,,",
+    )
+    assert import_purchases(file=path, now=NOW).ok
+    assert [Purchase.objects.get(external_id=f"R-{n}").points for n in (1, 2, 3)] == [100, 100, 200]
+    assert MemberTier.objects.get(member=member).tier == gold
+    change = TierChange.objects.get(member=member)
+    assert change.at == dt.datetime(2025, 11, 1, 9, 0, tzinfo=dt.UTC)  # 10:00 in Warsaw
