@@ -216,3 +216,12 @@ class VipFeeConflict(ExternalIdConflict):
 
     def message_template(self) -> object:
         return self.template
+
+
+# -- earning rules ----------------------------------------------------------------
+
+
+class RuleStatusUnchanged(LoyaltyError):
+    code = "rule_status_unchanged"
+    status = 409
+    template = _("Rule %(name)s is %(status)s already; nothing was changed.")

@@ -16,6 +16,7 @@ from functools import cached_property
 
 from django.db import transaction
 
+from loyalty.exceptions import RuleStatusUnchanged
 from loyalty.models import EarnRule, Store, Tier
 from loyalty.process_cache import ProcessCache
 from loyalty.rules import RuleSnapshot
@@ -164,6 +165,41 @@ def rule_save(
     transaction.on_commit(rules_cache_clear)
     rules_cache_clear()
     return rule
+
+
+# What each staff action does to a rule's status: (the statuses it applies to, the result).
+RULE_STATUS_ACTIONS = {
+    "pause": (frozenset({EarnRule.Status.ACTIVE}), EarnRule.Status.PAUSED),
+    "resume": (frozenset({EarnRule.Status.PAUSED}), EarnRule.Status.ACTIVE),
+    "archive": (frozenset({EarnRule.Status.ACTIVE, EarnRule.Status.PAUSED}), EarnRule.Status.ARCHIVED),
+}
+
+
+@transaction.atomic
+def rule_status_change(*, rule: EarnRule, action: str) -> EarnRule:
+    """Pause, resume or archive ``rule`` (``action`` a key of ``RULE_STATUS_ACTIONS``).
+
+    Raises ``RuleStatusUnchanged`` when the rule is not in a status the action
+    applies to (an archived rule stays archived), ``ValidationError`` when the
+    rule no longer validates. Saves through ``rule_save``: no lock, the last
+    save wins.
+    """
+    sources, target = RULE_STATUS_ACTIONS[action]
+    if rule.status not in sources:
+        raise RuleStatusUnchanged(name=rule.name, status=rule.get_status_display().lower())
+    rule.status = target
+    return rule_save(rule=rule)
+
+
+@transaction.atomic
+def rule_copy(*, rule: EarnRule, name: str) -> EarnRule:
+    """A paused copy of ``rule`` named ``name``, with the same stores and tiers."""
+    copy = EarnRule.objects.get(pk=rule.pk)
+    copy.pk = None
+    copy._state.adding = True
+    copy.name = name[: EarnRule._meta.get_field("name").max_length]
+    copy.status = EarnRule.Status.PAUSED
+    return rule_save(rule=copy, stores=list(rule.stores.all()), tiers=list(rule.tiers.all()))
 
 
 @transaction.atomic

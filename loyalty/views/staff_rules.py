@@ -23,11 +23,19 @@ from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
 from loyalty.earning import earning_simulate
+from loyalty.exceptions import RuleStatusUnchanged
 from loyalty.forms.rules import WEEKDAYS, EarnRuleForm, RuleFilterForm, SimulateForm
 from loyalty.models import EarnRule
 from loyalty.selectors import program_get_or_none
 from loyalty.selectors.rules import rule_list_for_staff, rule_list_paused
-from loyalty.services.rules import SIMULATED_RULE_ID, active_rules, rule_save, rule_snapshot
+from loyalty.services.rules import (
+    SIMULATED_RULE_ID,
+    active_rules,
+    rule_copy,
+    rule_save,
+    rule_snapshot,
+    rule_status_change,
+)
 from loyalty.templatetags.loyalty_tags import local_datetime, money, number
 from loyalty.views.staff import StaffPage
 from members.selectors import member_get_by_card
@@ -203,47 +211,31 @@ class RuleActionView(StaffPage, View):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         rule = get_object_or_404(EarnRule.objects.prefetch_related("stores", "tiers"), pk=kwargs["pk"])
-        status = EarnRule.Status
         if self.action == "copy":
-            return self._copy(rule)
-        allowed = {
-            "pause": ({status.ACTIVE}, status.PAUSED, _("Rule %(name)s is paused: it gives no points until resumed.")),
-            "resume": ({status.PAUSED}, status.ACTIVE, _("Rule %(name)s is active again.")),
-            "archive": ({status.ACTIVE, status.PAUSED}, status.ARCHIVED,
-                        _("Rule %(name)s is archived: it gives no points and stays in the history.")),
-        }
-        if self.action not in allowed:
-            raise Http404
-        sources, target, message = allowed[self.action]
-        if rule.status not in sources:
-            messages.error(request, _("Rule %(name)s is %(status)s already; nothing was changed.") % {
-                "name": rule.name, "status": rule.get_status_display().lower(),
+            copy = rule_copy(rule=rule, name=_("Copy of %(name)s") % {"name": rule.name})
+            messages.success(request, _("A paused copy of %(name)s was made; change it and resume it when ready.") % {
+                "name": rule.name,
             })
-            return redirect("staff:rules")
-        rule.status = target
+            return redirect("staff:rule-edit", pk=copy.pk)
+        done = {
+            "pause": _("Rule %(name)s is paused: it gives no points until resumed."),
+            "resume": _("Rule %(name)s is active again."),
+            "archive": _("Rule %(name)s is archived: it gives no points and stays in the history."),
+        }
+        if self.action not in done:
+            raise Http404
         try:
-            rule_save(rule=rule)
+            rule_status_change(rule=rule, action=self.action)
+        except RuleStatusUnchanged as error:
+            messages.error(request, error.message)
+            return redirect("staff:rules")
         except ValidationError as error:
             messages.error(request, _("Rule %(name)s could not be changed: %(errors)s") % {
                 "name": rule.name, "errors": " ".join(error.messages),
             })
             return redirect("staff:rule-edit", pk=rule.pk)
-        messages.success(request, message % {"name": rule.name})
+        messages.success(request, done[self.action] % {"name": rule.name})
         return redirect("staff:rules")
-
-    def _copy(self, rule: EarnRule) -> HttpResponse:
-        stores, tiers = list(rule.stores.all()), list(rule.tiers.all())
-        copy = EarnRule.objects.get(pk=rule.pk)
-        copy.pk = None
-        copy._state.adding = True
-        copy.name = (_("Copy of %(name)s") % {"name": rule.name})[: EarnRule._meta.get_field("name").max_length]
-        copy.status = EarnRule.Status.PAUSED
-        copy = rule_save(rule=copy, stores=stores, tiers=tiers)
-        messages.success(self.request, _("A paused copy of %(name)s was made; change it and resume it when ready.") % {
-            "name": rule.name,
-        })
-        return redirect("staff:rule-edit", pk=copy.pk)
-
 
 
 # -- the simulator -----------------------------------------------------------------

@@ -566,3 +566,19 @@ def test_the_bulk_path_reads_tier_windows_once_per_chunk(django_assert_max_num_q
         + [("b-again", 20)]
     )
     assert TierChange.objects.filter(to_tier=silver, at=T0).count() == 10
+
+
+def test_status_actions_apply_only_where_they_make_sense_and_a_copy_starts_paused():
+    from loyalty.exceptions import RuleStatusUnchanged
+    from loyalty.services.rules import rule_copy, rule_status_change
+
+    ProgramFactory()
+    store = StoreFactory()
+    rule = make_rule(name="Weekend", stores=[store])
+    assert rule_status_change(rule=rule, action="pause").status == EarnRule.Status.PAUSED
+    assert not active_rules().rules
+    rule_status_change(rule=rule, action="archive")
+    with pytest.raises(RuleStatusUnchanged):
+        rule_status_change(rule=rule, action="resume")
+    copy = rule_copy(rule=rule, name="Weekend 2")
+    assert (copy.status, list(copy.stores.all()), copy.pk != rule.pk) == (EarnRule.Status.PAUSED, [store], True)
