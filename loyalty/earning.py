@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Protocol
 
-from loyalty.models import MemberTier, Program, Purchase, PurchaseLine, StampCard, Store, Tier
+from loyalty.models import MemberTier, Program, Purchase, StampCard, Store, Tier
 from loyalty.rules import Evaluation, Line, MemberContext, ProgramFacts, PurchaseFacts, RuleSnapshot, evaluate
 from loyalty.segments import member_segments, members_segments
 from loyalty.services.rules import ActiveRules, RuleNeeds, active_rules, rule_needs
@@ -199,7 +199,7 @@ def _facts(
 def purchase_earning(
     *,
     purchase: Purchase,
-    lines: Sequence[PurchaseLine] = (),
+    lines: Sequence[LineLike] = (),
     program: Program,
     has_earlier: Callable[[], bool | None] | None = None,
     standing: MemberStanding | None = None,
