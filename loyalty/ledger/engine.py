@@ -28,9 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from dateutil.relativedelta import relativedelta
-
 from loyalty.exceptions import InsufficientPoints
+from loyalty.months import months_shift
 
 PENDING = "pending"
 AVAILABLE = "available"
@@ -59,7 +58,7 @@ class LedgerRules:
         if self.expiry_months is None:
             return None
         local = earned_at.astimezone(self.timezone)
-        expiry = (local + relativedelta(months=self.expiry_months)).astimezone(dt.UTC)
+        expiry = months_shift(local, self.expiry_months).astimezone(dt.UTC)
         return max(expiry, self.available_at(earned_at))
 
 

@@ -7,7 +7,6 @@ from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 
-from dateutil.relativedelta import relativedelta
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,6 +17,7 @@ from loyalty.models import (
     TierChange,
     VipFee,
 )
+from loyalty.months import months_shift
 from loyalty.services.program import program_get
 from loyalty.services.tiers.table import TierSnapshot, TierTable, tier_table, tier_values_query
 
@@ -33,7 +33,7 @@ def next_review_at(*, now: dt.datetime, program: Program | None = None) -> dt.da
     accepted for callers that show it in the program's zone."""
     utc = now.astimezone(dt.UTC)
     this_month = dt.datetime.combine(utc.date().replace(day=REVIEW_DAY), REVIEW_TIME, tzinfo=dt.UTC)
-    return this_month if this_month > utc else this_month + relativedelta(months=1)
+    return this_month if this_month > utc else months_shift(this_month, 1)
 
 
 @dataclass(frozen=True)

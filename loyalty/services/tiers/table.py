@@ -7,7 +7,6 @@ import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
-from dateutil.relativedelta import relativedelta
 from django.db.models import F, Sum
 
 from loyalty.models import (
@@ -18,6 +17,7 @@ from loyalty.models import (
     Tier,
     TierChange,
 )
+from loyalty.months import months_shift
 from loyalty.process_cache import ProcessCache
 
 TIERS_CACHE_KEY = "loyalty:tiers:v1"
@@ -115,7 +115,7 @@ def tier_window_start(*, as_of: dt.datetime, program: Program) -> dt.datetime:
     """The (excluded) start of the qualification window ending at ``as_of``:
     ``tier_window_months`` calendar months earlier in the program's zone."""
     local = as_of.astimezone(program.tz)
-    return (local - relativedelta(months=program.tier_window_months)).astimezone(dt.UTC)
+    return months_shift(local, -program.tier_window_months).astimezone(dt.UTC)
 
 
 def tier_upgrade_window(*, at: dt.datetime, program: Program) -> tuple[dt.datetime, dt.datetime]:

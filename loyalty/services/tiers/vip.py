@@ -8,7 +8,6 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 
-from dateutil.relativedelta import relativedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -22,6 +21,7 @@ from loyalty.models import (
     TierChange,
     VipFee,
 )
+from loyalty.months import months_shift
 from loyalty.services.ledger import account_lock
 from loyalty.services.program import program_get
 from loyalty.services.purchases import CLOCK_SKEW, money_clean
@@ -51,7 +51,7 @@ def vip_fee_payload_hash(*, member_id: int, tier_id: int, amount: Decimal, curre
 
 
 def _months_after(instant: dt.datetime, months: int, program: Program) -> dt.datetime:
-    return (instant.astimezone(program.tz) + relativedelta(months=months)).astimezone(dt.UTC)
+    return months_shift(instant.astimezone(program.tz), months).astimezone(dt.UTC)
 
 
 def vip_fee_record(
