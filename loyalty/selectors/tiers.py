@@ -18,9 +18,9 @@ from django.utils import formats
 from django.utils.translation import get_language, gettext, ngettext, to_locale
 
 from loyalty.currencies import money_format
-from loyalty.models import LedgerEntry, MemberTier, Program, Purchase, Tier, TierChange
+from loyalty.models import MemberTier, Program, Purchase, Tier, TierChange
 from loyalty.services.tiers import next_review_at, tier_table, tier_window_start
-from loyalty.services.tiers.table import QUALIFYING_KINDS
+from loyalty.services.tiers.table import tier_value_rows
 from members.models import Member
 
 ZERO = Decimal("0")
@@ -117,14 +117,8 @@ def _windows_sum(*, member_id: int, program: Program, now: dt.datetime, review_a
     start_now = tier_window_start(as_of=now, program=program)
     start_review = tier_window_start(as_of=review_at, program=program) if review_at else start_now
     lower = min(start_now, start_review)
-    if program.tier_metric == "points":
-        rows = LedgerEntry.objects.filter(
-            account_id=member_id, kind__in=QUALIFYING_KINDS, effective_at__gt=lower, effective_at__lte=now,
-        )
-        expression, at = F("points"), "effective_at"
-    else:
-        rows = Purchase.objects.filter(member_id=member_id, purchased_at__gt=lower, purchased_at__lte=now)
-        expression, at = F("amount") - F("refunded_amount"), "purchased_at"
+    rows, member, at, expression = tier_value_rows(program=program)
+    rows = rows.filter(**{member: member_id, f"{at}__gt": lower, f"{at}__lte": now})
     sums = rows.aggregate(
         now=Sum(expression, filter=Q(**{f"{at}__gt": start_now})),
         review=Sum(expression, filter=Q(**{f"{at}__gt": start_review})),
@@ -255,12 +249,11 @@ def tier_near_threshold_rows(*, program: Program, now: dt.datetime, share: Decim
         return Purchase.objects.none().values_list("member_id")
     start = tier_window_start(as_of=now, program=program)
     rank = Subquery(MemberTier.objects.filter(member_id=OuterRef("member_id")).values("tier__rank")[:1])
-    if program.tier_metric == "points":
-        rows = LedgerEntry.objects.filter(kind__in=QUALIFYING_KINDS, effective_at__gt=start, effective_at__lte=now)
-        rows = rows.order_by().values(member_id=F("account_id")).annotate(value=Sum("points"))
-    else:
-        rows = Purchase.objects.filter(member__isnull=False, purchased_at__gt=start, purchased_at__lte=now)
-        rows = rows.order_by().values("member_id").annotate(value=Sum(F("amount") - F("refunded_amount")))
+    rows, member, at, value = tier_value_rows(program=program)
+    rows = rows.filter(**{f"{at}__gt": start, f"{at}__lte": now}).order_by()
+    # Grouped by member, named member_id whatever the rows call it.
+    rows = rows.values("member_id") if member == "member_id" else rows.values(member_id=F(member))
+    rows = rows.annotate(value=Sum(value))
     near = Q()
     for tier in bands:
         low = tier.threshold * (1 - share)

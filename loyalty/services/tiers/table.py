@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import F, Sum
+from django.db.models import Expression, F, QuerySet, Sum
 
 from loyalty.models import (
     LedgerEntry,
@@ -124,28 +124,31 @@ def tier_upgrade_window(*, at: dt.datetime, program: Program) -> tuple[dt.dateti
     return tier_window_start(as_of=at, program=program), at + CLOCK_SKEW
 
 
+def tier_value_rows(*, program: Program) -> tuple[QuerySet, str, str, Expression]:
+    """What a member's qualifying value sums, for ``Program.tier_metric``: the
+    rows, the field naming their member, the field dating them and the value
+    of each. Spend: the member's purchases, amount less refunds; points: the
+    earn, bonus and reversal entries of their account."""
+    if program.tier_metric == "points":
+        return LedgerEntry.objects.filter(kind__in=QUALIFYING_KINDS), "account_id", "effective_at", F("points")
+    return (
+        Purchase.objects.filter(member__isnull=False), "member_id", "purchased_at",
+        F("amount") - F("refunded_amount"),
+    )
+
+
 def tier_values_query(*, member_ids, as_of: dt.datetime, program: Program, until: dt.datetime | None = None):
     """``(member_id, value)`` rows of the members' qualifying values over the
     window ``(start, as_of]`` (to ``until`` when given): one aggregate on
     ``purchase_member_at`` (spend) or ``ledger_account_at`` (points). Members
     with nothing in the window have no row."""
     start = tier_window_start(as_of=as_of, program=program)
-    as_of = until or as_of
-    if program.tier_metric == "points":
-        return (
-            LedgerEntry.objects.filter(
-                account_id__in=member_ids, kind__in=QUALIFYING_KINDS,
-                effective_at__gt=start, effective_at__lte=as_of,
-            )
-            .order_by()
-            .values_list("account_id")
-            .annotate(value=Sum("points"))
-        )
+    rows, member, at, value = tier_value_rows(program=program)
     return (
-        Purchase.objects.filter(member_id__in=member_ids, purchased_at__gt=start, purchased_at__lte=as_of)
+        rows.filter(**{f"{member}__in": member_ids, f"{at}__gt": start, f"{at}__lte": until or as_of})
         .order_by()
-        .values_list("member_id")
-        .annotate(value=Sum(F("amount") - F("refunded_amount")))
+        .values_list(member)
+        .annotate(value=Sum(value))
     )
 
 
