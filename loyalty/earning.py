@@ -132,8 +132,8 @@ def member_standings(
             cards.setdefault(member_id, {})[rule_id] = stamps
     standings = {}
     for member_id in ids:
-        tier = tiers.get(tier_of.get(member_id))
         tier_id = tier_of.get(member_id)
+        tier = tiers.get(tier_id)
         standing = MemberStanding(
             tier_id=tier_id, tier_code=tier.code if tier else "",
             tier_multiplier=tier.multiplier if tier else Decimal(1),
