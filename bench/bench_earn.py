@@ -23,11 +23,11 @@ card), so that each earn also evaluates them.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import queue
 import time
 from decimal import Decimal
+
+from bench.processes import processes_run
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 DURATION = 2.0 if QUICK else 8.0
@@ -138,31 +138,10 @@ def _service_worker(tag, index, member_ids, barrier, results) -> None:
 
 def _run(worker, tag: str, workers: int, member_ids: list[int]) -> float:
     """Transactions per second over all ``workers`` processes."""
-    from django.db import connections
-
-    connections.close_all()  # nothing shared with the children
-    context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(workers)
-    results = context.Queue()
-    processes = [
-        context.Process(target=worker, args=(tag, index, member_ids[index::workers] or member_ids, barrier, results))
-        for index in range(workers)
-    ]
-    for process in processes:
-        process.start()
-    done = []
-    give_up = time.monotonic() + DURATION + 600
-    while len(done) < workers:
-        try:
-            done.append(results.get(timeout=1))
-        except queue.Empty:
-            failed = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
-            if failed or time.monotonic() > give_up:
-                for process in processes:
-                    process.kill()
-                raise RuntimeError(f"{tag}: a worker failed (exit codes {failed}) or hung") from None
-    for process in processes:
-        process.join(timeout=60)
+    done = processes_run(
+        tag, worker, [(tag, index, member_ids[index::workers] or member_ids) for index in range(workers)],
+        seconds=DURATION,
+    )
     total = sum(count for count, _seconds in done)
     seconds = max(seconds for _count, seconds in done)
     return total / seconds

@@ -159,6 +159,9 @@ class ActionNotUndoable(LoyaltyError):
         "card": _("Attaching a card cannot be undone at the till. Ask a manager."),
         "claim": _("A sent account-claim link cannot be taken back."),
         "undo": _("An undo cannot be undone. Record the purchase again if needed."),
+        "redeem": _("A redemption cannot be undone at the till: a manager can cancel the voucher, "
+                    "and its points come back."),
+        "voucher": _("A voucher that was taken cannot be undone at the till. Ask a manager."),
     }
 
     def message_template(self) -> object:

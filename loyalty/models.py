@@ -414,6 +414,8 @@ class TillAction(models.Model):
         PURCHASE = "purchase", _("Recorded a purchase")
         REFUND = "refund", _("Recorded a refund")
         VIP_FEE = "vip", _("Took a paid tier fee")
+        REDEEM = "redeem", _("Redeemed a reward")
+        VOUCHER_USE = "voucher", _("Took a voucher")
         UNDO = "undo", _("Undid an action")
 
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
@@ -434,6 +436,10 @@ class TillAction(models.Model):
     )
     vip_fee = models.ForeignKey(
         "VipFee", verbose_name=_("paid tier fee"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    voucher = models.ForeignKey(
+        "rewards.Voucher", verbose_name=_("voucher"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
     )
     undo_of = models.OneToOneField(
         "self", verbose_name=_("undoes"), null=True, blank=True,
@@ -542,13 +548,23 @@ class EarnRule(models.Model):
         _("total points budget"), null=True, blank=True, validators=[MinValueValidator(1)],
         help_text=_("The most points this rule gives in all; once spent the rule stops. Empty: no budget."),
     )
+    reward = models.ForeignKey(
+        "rewards.Reward", verbose_name=_("voucher for a full card"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="+",
+        help_text=_("Stamp cards: a full card gives a voucher for this reward instead of points."),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("earning rule")
         verbose_name_plural = _("earning rules")
         ordering = ["-priority", "pk"]
-        constraints = [models.CheckConstraint(condition=Q(value__gt=0), name="earnrule_value_positive")]
+        constraints = [
+            models.CheckConstraint(  # a stamp card that gives a voucher may give no points
+                condition=Q(value__gt=0) | Q(value=0, kind="stamps", reward__isnull=False),
+                name="earnrule_value_positive",
+            )
+        ]
         indexes = [models.Index(fields=["status"], name="earnrule_status")]
 
     def __str__(self) -> str:
@@ -556,8 +572,20 @@ class EarnRule(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, ValidationError] = {}
+        gives_voucher = self.reward_id is not None and self.kind == self.Kind.STAMPS
+        if self.reward_id is not None and self.kind and self.kind != self.Kind.STAMPS:
+            errors["reward"] = ValidationError(
+                _("Only a stamp card gives a voucher: choose the kind \"Stamp card\" or no reward."),
+                code="reward_not_stamps",
+            )
         if self.value is not None:
-            if self.value <= 0:
+            if gives_voucher:
+                if self.value != 0:
+                    errors["value"] = ValidationError(
+                        _("A card that gives a voucher gives no points: set the value to 0."),
+                        code="voucher_card_value",
+                    )
+            elif self.value <= 0:
                 errors["value"] = ValidationError(_("The value must be above zero."), code="value_not_positive")
             elif self.kind == self.Kind.MULTIPLIER and self.value < 1:
                 errors["value"] = ValidationError(
@@ -607,6 +635,12 @@ class EarnRule(models.Model):
         segments = self.segments if isinstance(self.segments, list) else None
         if segments is None or any(type(item) is not int or item <= 0 for item in segments):
             errors["segments"] = ValidationError(_("Give a list of segment ids."), code="invalid_segments")
+        if gives_voucher and (self.member_cap is not None or self.budget is not None):
+            errors["member_cap" if self.member_cap is not None else "budget"] = ValidationError(
+                _("A card that gives a voucher gives no points, so a points cap or budget would limit nothing: "
+                  "leave them empty."),
+                code="voucher_card_cap",
+            )
         if self.mode == self.Mode.BEST_OF_GROUP and not self.group:
             errors["group"] = ValidationError(_("Name the group this rule competes in."), code="group_missing")
         if errors:

@@ -226,6 +226,21 @@ CSV_FILES: dict[str, Callable[[Member], Iterable[Row]]] = {
 """The ZIP's files (``<name>.csv``)."""
 
 
+def privacy_section_register(name: str, *, columns: list[str], rows: Callable[[Member], Iterable[Row]]) -> None:
+    """Add a section that a higher app holds about a member (the rewards app's
+    vouchers) to both exports: a JSON list and a CSV file named ``name``.
+    ``rows`` yields dicts with exactly ``columns`` (see ``privacy_row``).
+    Called from an ``AppConfig.ready()``; registering a name again replaces it."""
+    COLUMNS[name] = list(columns)
+    LIST_SECTIONS[name] = rows
+    CSV_FILES[name] = rows
+
+
+def privacy_row(section: str, **values: Any) -> Row:
+    """A row of a registered section, with values made JSON- and CSV-friendly."""
+    return _row(section, **values)
+
+
 # -- JSON ------------------------------------------------------------------------
 
 

@@ -31,7 +31,12 @@ Semantics (all points are whole, every rule's points rounded down):
   breakdown item is ``{"rule": id, "label": name, "points": p, "stamps":
   given, "cards": full cards}`` and appears whenever stamps were given, with
   0 points when no card filled. What stays on the card (``total %
-  stamps_needed``) is kept by ``loyalty.services.stamps``.
+  stamps_needed``) is kept by ``loyalty.services.stamps``. A stamp rule that
+  names a reward (``reward_id``) gives no points for a full card, whatever
+  its value: each full card gives a voucher for that reward instead
+  (``loyalty.services.stamps`` has it issued), and its item also carries
+  ``"reward": reward id, "reward_label": reward name`` (the name as the rule
+  knew it then, like ``label``).
 * Conditions, all of which must hold: ``starts_at <= purchased_at < ends_at``;
   the weekday and the time of day in the *store's* time zone (hours are
   ``[start, end)``, an end before the start runs past midnight); the store;
@@ -153,6 +158,8 @@ class RuleSnapshot:
     member_cap: int | None = None
     member_cap_period: str = RULE_PERIOD
     budget: int | None = None
+    reward_id: int | None = None  # a stamp card whose full card gives a voucher for this reward
+    reward_name: str = ""
 
     @property
     def needs_lines(self) -> bool:
@@ -182,6 +189,8 @@ class Applied:
     stamps: int | None = None  # a stamp card's item: stamps given
     cards: int | None = None  # and cards filled
     capped: bool = False
+    reward_id: int | None = None  # a stamp card's reward: each card filled gives a voucher for it
+    reward_label: str = ""
 
     def as_dict(self) -> dict:
         item: dict = {"rule": self.rule_id}
@@ -192,6 +201,9 @@ class Applied:
         if self.stamps is not None:
             item["stamps"] = self.stamps
             item["cards"] = self.cards
+        if self.reward_id is not None:
+            item["reward"] = self.reward_id
+            item["reward_label"] = self.reward_label
         if self.capped:
             item["capped"] = True
         return item
@@ -212,6 +224,15 @@ class Evaluation:
         return {
             item.rule_id: (item.stamps, item.cards)
             for item in self.applied if item.stamps is not None and isinstance(item.rule_id, int)
+        }
+
+    @property
+    def vouchers(self) -> dict[int, tuple[int, int]]:
+        """``{stamp rule id: (reward id, cards filled)}`` for the cards that give a voucher."""
+        return {
+            item.rule_id: (item.reward_id, item.cards)
+            for item in self.applied
+            if item.reward_id is not None and item.cards and isinstance(item.rule_id, int)
         }
 
 
@@ -359,8 +380,11 @@ def evaluate(
                 cards, _left = stamp_card_fill(
                     current=member.stamps.get(rule.id, 0), given=given, needed=rule.stamps_needed
                 )
-                points = max(0, floor_points(cards * rule.value))
-                stamp_cards.append(Applied(rule.id, rule.name, points, stamps=given, cards=cards))
+                points = 0 if rule.reward_id is not None else max(0, floor_points(cards * rule.value))
+                stamp_cards.append(Applied(
+                    rule.id, rule.name, points, stamps=given, cards=cards, reward_id=rule.reward_id,
+                    reward_label=rule.reward_name if rule.reward_id is not None else "",
+                ))
             continue
         points = rule_points(rule, purchase=purchase, program=program)
         if points <= 0:

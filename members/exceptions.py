@@ -20,7 +20,9 @@ class LoyaltyError(Exception):
 
     @property
     def message(self) -> str:
-        return str(self.message_template()) % self.params
+        # ``%`` on the lazy template itself: a lazy plural (``ngettext_lazy``) picks its
+        # form from the named count in ``params``; ``str()`` first would lose it.
+        return str(self.message_template() % self.params)
 
     def message_template(self) -> object:
         """The template of this instance; a subclass whose wording depends on a

@@ -93,3 +93,34 @@ class EarnRuleFactory(DjangoModelFactory):
     kind = "fixed"
     value = Decimal("10")
     status = "active"
+
+
+class CharityFactory(DjangoModelFactory):
+    class Meta:
+        model = "rewards.Charity"
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"charity{n}")
+    name_en = factory.LazyAttribute(lambda charity: charity.code.title())
+
+
+class RewardFactory(DjangoModelFactory):
+    """A 100-point discount of 10.00, unlimited, in the catalog. ``kind=...`` and
+    the kind's fields (``stock``, ``event_at``, ``charity``...) for others."""
+
+    class Meta:
+        model = "rewards.Reward"
+        django_get_or_create = ("code",)
+
+    code = factory.Sequence(lambda n: f"reward-{n}")
+    kind = "amount"
+    name_en = factory.LazyAttribute(lambda reward: reward.code.replace("-", " ").title())
+    points_cost = 100
+    value = Decimal("10.00")
+
+
+def code_mistyped(code: str) -> str:
+    """``code`` (a voucher code, raw or grouped) with the last two neighbouring
+    characters that differ swapped: a typing mistake its check character catches."""
+    i = next(i for i in range(len(code) - 2, -1, -1) if "-" not in code[i:i + 2] and code[i] != code[i + 1])
+    return code[:i] + code[i + 1] + code[i] + code[i + 2:]

@@ -166,6 +166,10 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 CLAIM_LINK_MAX_AGE_DAYS = env.int("CLAIM_LINK_MAX_AGE_DAYS", default=14)
 # How long a cashier may undo their last till action.
 TILL_UNDO_SECONDS = env.int("TILL_UNDO_SECONDS", default=300)
+# Wrong voucher codes a cashier or an API client may send in a window (seconds)
+# before every code is refused for one window (rewards.services.throttle).
+VOUCHER_WRONG_CODES_LIMIT = env.int("VOUCHER_WRONG_CODES_LIMIT", default=10)
+VOUCHER_WRONG_CODES_WINDOW = env.int("VOUCHER_WRONG_CODES_WINDOW", default=300)
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
@@ -213,6 +217,10 @@ CELERY_BEAT_SCHEDULE = {
     "grant-occasion-bonuses": {
         "task": "loyalty.tasks.grant_occasion_bonuses",
         "schedule": crontab(minute=10),
+    },
+    "expire-vouchers": {
+        "task": "rewards.tasks.expire_vouchers",
+        "schedule": crontab(minute=25),
     },
 }
 

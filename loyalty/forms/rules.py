@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 from crispy_forms.bootstrap import InlineCheckboxes
 from crispy_forms.layout import Div, Fieldset, Layout
 from django import forms
+from django.apps import apps
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -149,7 +151,7 @@ class EarnRuleForm(forms.ModelForm):
     class Meta:
         model = EarnRule
         fields = [
-            "name", "status", "kind", "value", "stamps_needed",
+            "name", "status", "kind", "value", "stamps_needed", "reward",
             "starts_at", "ends_at", "weekdays", "hours_start", "hours_end",
             "stores", "tiers", "segments", "first_purchase_only", "birthday_week",
             "categories", "skus", "min_spend",
@@ -197,6 +199,13 @@ class EarnRuleForm(forms.ModelForm):
             value = self.initial.get(name)
             if isinstance(value, Decimal):  # 2.00 → 2, 1.50 → 1.5
                 self.initial[name] = value.quantize(Decimal(1)) if value == value.to_integral() else value.normalize()
+        self.fields["value"].required = False  # 0 for a stamp card that gives a voucher (see clean)
+        self.fields["value"].help_text = _(
+            "The multiplier (2 doubles the base points), the points per unit, the fixed points, the extra "
+            "percent of spend, or the points a full stamp card gives. Leave it empty for a stamp card that "
+            "gives a voucher."
+        )
+        self._reward_field()
         if self.instance.pk:
             del self.fields["status"]
         if not self.fields["tiers"].queryset.exists():  # no tiers configured: nothing to choose
@@ -204,7 +213,7 @@ class EarnRuleForm(forms.ModelForm):
         self.helper = NoTagHelper()
         self.helper.layout = Layout(
             Fieldset(_("What the rule gives"), "name", *(["status"] if "status" in self.fields else []),
-                     "kind", "value", "stamps_needed"),
+                     "kind", "value", "stamps_needed", "reward"),
             Fieldset(
                 _("When"),
                 Div(Div("starts_at", css_class="col-md-6"), Div("ends_at", css_class="col-md-6"), css_class="row"),
@@ -218,8 +227,34 @@ class EarnRuleForm(forms.ModelForm):
             Fieldset(_("Limits"), "member_cap", "member_cap_period", "budget"),
         )
 
+    def _reward_field(self) -> None:
+        """The rewards a full stamp card may give: the catalog's active rewards, and the
+        rule's own reward even if it was archived since (read through the app registry:
+        ``loyalty`` never imports ``rewards``)."""
+        reward_model = apps.get_model("rewards", "Reward")
+        offered = Q(status=reward_model.Status.ACTIVE)
+        if self.instance.reward_id is not None:
+            offered |= Q(pk=self.instance.reward_id)
+        field = self.fields["reward"]
+        field.queryset = reward_model.objects.filter(offered).order_by("name", "pk")
+        field.label = _("Voucher for a full card")
+        field.empty_label = _("No voucher: the card gives the points above")
+        field.help_text = _(
+            "Stamp cards only. With a reward chosen, each full card gives the member a voucher for it (in their "
+            "wallet at once) instead of points: leave the value empty or 0, and no points cap or budget. "
+            "A refund takes stamps back but never a voucher already given."
+        )
+        field.error_messages["invalid_choice"] = _("Choose a reward of the catalog that is not archived.")
+
     def clean(self) -> dict:
         data = super().clean()
+        if data.get("value") is None and "value" not in self.errors:
+            if data.get("reward") is not None and data.get("kind") == EarnRule.Kind.STAMPS:
+                data["value"] = Decimal(0)
+            else:
+                self.add_error("value", forms.ValidationError(
+                    _("Give the value: what the rule gives."), code="required",
+                ))
         return data
 
 

@@ -47,7 +47,12 @@ commit (should it also hold an account the load is about to lock, PostgreSQL
 reports a deadlock and one of the two fails: run large imports of history
 while capped rules are paused or outside opening hours). Stamp cards are
 kept in memory while the account is open and written when it closes;
-refunds take their stamps back as ``refund_record`` does.
+refunds take their stamps back as ``refund_record`` does. A full card of a
+rule that names a reward owes a voucher, as live: the load keeps the list
+and, once every row is written (``finish``), has them issued through the
+same seam (``stamp_card_rewards_issue``), keyed and dated as the live path
+keys and dates them (``purchase:<pk>``, at the purchase), in the load's
+transaction.
 
 Memory: an account's lots live in memory from its first event until it is
 closed; closed accounts and written rows are dropped. Close accounts as soon
@@ -105,7 +110,13 @@ from loyalty.services.purchases import (
     refund_payload_hash,
 )
 from loyalty.services.rules import active_rules
-from loyalty.services.stamps import stamps_given, stamps_removed
+from loyalty.services.stamps import (
+    StampCardReward,
+    stamp_card_rewards_due,
+    stamp_card_rewards_issue,
+    stamps_given,
+    stamps_removed,
+)
 from loyalty.services.tiers.table import QUALIFYING_KINDS, TierTable, tier_table, tier_upgrade_window
 
 BATCH_SIZE = 10_000
@@ -536,6 +547,7 @@ class BulkStats:
     points_earned: int = 0
     points_reversed: int = 0
     tier_upgrades: int = 0
+    stamp_vouchers: int = 0  # vouchers owed by full stamp cards (one per card)
 
 
 PURCHASE_FIELDS = (
@@ -625,6 +637,7 @@ class BulkLedger:
         self._usage_totals_locked = False
         self._purchase_updates: dict[int, tuple] = {}
         self._db_lots: dict[int, tuple[Lot | None, dict[int, int]]] = {}
+        self._stamp_rewards: list[StampCardReward] = []  # issued by finish, once the rows are written
         self._finished = False
         if on_postgres():
             # Check foreign keys statement by statement (the rows are written in
@@ -929,6 +942,11 @@ class BulkLedger:
                 earning = self._capped(earning, member_id=member_id, purchased_at=purchased_at)
                 if earning.evaluation.stamps:
                     purchase.stamps = self._stamp(account, earning)
+                    if earning.evaluation.vouchers:
+                        self._stamp_rewards.extend(stamp_card_rewards_due(
+                            member_id=member_id, evaluation=earning.evaluation, key=f"purchase:{pk}",
+                            at=min(purchased_at, self.now),
+                        ))
             if account.purchases_known and (
                 account.earliest_purchase_at is None or purchased_at < account.earliest_purchase_at
             ):
@@ -1120,7 +1138,9 @@ class BulkLedger:
             self._writer.submit(partial(_run_all, jobs))
 
     def finish(self) -> BulkStats:
-        """Close every account still open (ascending member id), write everything, wait for it."""
+        """Close every account still open (ascending member id), write everything, wait for
+        it; then issue the vouchers of the stamp cards filled (their purchases and members
+        are written by then), in member order."""
         if self._finished:
             return self.stats
         for member_id in sorted(self._accounts):
@@ -1130,6 +1150,9 @@ class BulkLedger:
             self._writer.wait()
         finally:
             self._close()
+        rewards, self._stamp_rewards = self._stamp_rewards, []
+        rewards.sort(key=lambda due: (due.member_id, due.at, due.key, due.rule_id))
+        self.stats.stamp_vouchers += stamp_card_rewards_issue(rewards)
         if on_postgres():
             with connection.cursor() as cursor:
                 cursor.execute("SET CONSTRAINTS ALL DEFERRED")

@@ -39,7 +39,12 @@ from loyalty.models import LedgerEntry, PointsAccount, Program, Purchase, Purcha
 from loyalty.services.budgets import budgets_apply
 from loyalty.services.ledger import account_lock, account_lock_with_id
 from loyalty.services.program import program_get
-from loyalty.services.stamps import stamp_cards_fill, stamp_cards_refund
+from loyalty.services.stamps import (
+    stamp_card_rewards_due,
+    stamp_card_rewards_issue,
+    stamp_cards_fill,
+    stamp_cards_refund,
+)
 from loyalty.services.tiers.table import tier_upgrade_if_qualified
 from members.models import Member, User
 
@@ -163,8 +168,10 @@ def purchase_record(
     same ``external_id``; the same id with other data raises
     ``ExternalIdConflict``. Locks the member's ``PointsAccount`` row, then, in
     the same transaction, the ``RuleUsage`` rows of capped rules that apply
-    (``budgets_apply``); fills the member's stamp cards and moves them up a
-    tier at once when the purchase reaches one (``tier_upgrade_if_qualified``).
+    (``budgets_apply``); fills the member's stamp cards (a full card of a rule
+    that names a reward gives its voucher, issued at the purchase's time and
+    keyed by the purchase: a retry issues none) and moves them up a tier at
+    once when the purchase reaches one (``tier_upgrade_if_qualified``).
     """
     now = now or timezone.now()
     program = program_get()
@@ -239,6 +246,11 @@ def _purchase_create(
     if account is not None:
         if earning.evaluation is not None:
             stamp_cards_fill(member_id=member.pk, evaluation=earning.evaluation, rules=earning.rules)
+            # A full card of a rule naming a reward: its vouchers, keyed by this earn.
+            stamp_card_rewards_issue(stamp_card_rewards_due(
+                member_id=member.pk, evaluation=earning.evaluation, key=f"purchase:{purchase.pk}",
+                at=min(purchased_at, now),
+            ))
         # Upgrade at once, under the account lock, now that the earn is written.
         tier_upgrade_if_qualified(member_id=member.pk, now=now, program=program)
     return PurchaseResult(purchase=purchase, points=points, created=True, account=account)
@@ -309,7 +321,9 @@ def refund_record(
 
     After the refund the purchase keeps ``floor(points × remaining / amount)``
     points, and the stamps it gave are taken back in the same proportion
-    (``stamp_cards_refund``); budgets of capped rules are not given back.
+    (``stamp_cards_refund``); budgets of capped rules are not given back, nor
+    are the vouchers of cards the purchase filled (a completed card stays
+    completed).
     Safe to retry with the same ``external_id``. Locks the member's account,
     then the purchase row.
     """

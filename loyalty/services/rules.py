@@ -14,7 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import translation
 
 from loyalty.exceptions import RuleStatusUnchanged
 from loyalty.models import EarnRule, Store, Tier
@@ -112,7 +114,17 @@ def rule_snapshot(
         min_spend=rule.min_spend, first_purchase_only=rule.first_purchase_only,
         birthday_week=rule.birthday_week, stamps_needed=rule.stamps_needed,
         member_cap=rule.member_cap, member_cap_period=rule.member_cap_period, budget=rule.budget,
+        reward_id=rule.reward_id, reward_name=_reward_name(rule),
     )
+
+
+def _reward_name(rule: EarnRule) -> str:
+    """The name of the reward a stamp rule's full card gives, in the site's default
+    language (the snapshot is shared by every reader); "" without one."""
+    if rule.reward_id is None:
+        return ""
+    with translation.override(settings.LANGUAGE_CODE):
+        return str(rule.reward.name)
 
 
 # The id of a draft rule in a simulation: saved rules have positive ids.
@@ -121,10 +133,16 @@ SIMULATED_RULE_ID = -1
 
 def _load() -> tuple[str, ActiveRules]:
     active = EarnRule.objects.filter(status=EarnRule.Status.ACTIVE)
-    rows = list(active.prefetch_related("stores", "tiers").order_by("-priority", "pk"))
+    rows = list(active.select_related("reward").prefetch_related("stores", "tiers").order_by("-priority", "pk"))
     rules = tuple(rule_snapshot(row) for row in rows)
+    # The reward's name is in the version too: renaming it refreshes the snapshots.
     digest = hashlib.sha1(
-        ";".join(f"{row.pk}@{row.updated_at.isoformat()}" for row in rows).encode(), usedforsecurity=False
+        ";".join(
+            f"{row.pk}@{row.updated_at.isoformat()}"
+            + (f"/{snap.reward_id}:{snap.reward_name}" if snap.reward_id else "")
+            for row, snap in zip(rows, rules, strict=True)
+        ).encode(),
+        usedforsecurity=False,
     ).hexdigest()
     timezones: dict[int, str] = {}
     if any(rule.needs_store_time for rule in rules):

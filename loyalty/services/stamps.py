@@ -13,16 +13,29 @@ amount)`` stamps in all (the rounding of the points a purchase keeps), from
 the current card and never below 0: a completed card stays completed, and
 its points go back through the refund's reversal of the purchase's points.
 
+A stamp rule that names a reward (``EarnRule.reward``) gives no points for a
+full card: each card filled gives a voucher for that reward, issued in the
+earn's transaction under the account lock through the seam below
+(``stamp_card_reward_register``: the rewards app registers its issuer, since
+``loyalty`` never imports ``rewards``). The vouchers are keyed by the earn's
+own key (``purchase:<pk>``) and the card's number within the earn, so an
+earn retried or replayed issues none twice. A refund never takes a voucher
+back: the card it filled stays completed (as above), and its voucher stays in
+the member's wallet, used or not. Staff may cancel it by hand (a voucher
+without points returns none).
+
 Every write here runs under the member's ``PointsAccount`` lock, in the
 earn's or the refund's transaction.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from django.db import connection
 from django.db.models import F
@@ -37,6 +50,69 @@ def refund_stamps_kept(*, stamps: int, amount: Decimal, refunded: Decimal) -> in
     from loyalty.services.purchases import refund_points_kept
 
     return refund_points_kept(points=stamps, amount=amount, refunded=refunded)
+
+
+class StampCardRewardIssuer(Protocol):
+    def __call__(
+        self, *, member_id: int, rule_id: int, reward_id: int, cards: int, key: str, now: dt.datetime
+    ) -> object: ...
+
+
+_reward_issuer: StampCardRewardIssuer | None = None
+
+
+def stamp_card_reward_register(issuer: StampCardRewardIssuer | Callable[..., object]) -> None:
+    """Set the function that issues the vouchers of full stamp cards (the rewards
+    app registers ``rewards.services.gifts.stamp_card_vouchers_issue`` from its
+    ``ready()``). It is called with ``member_id, rule_id, reward_id, cards, key,
+    now`` (keyword arguments), in the earn's transaction under the member's
+    account lock, and must issue one voucher per card, at most once per
+    ``(key, rule_id)`` however often it is called. Registering again replaces it.
+    """
+    global _reward_issuer
+    _reward_issuer = issuer
+
+
+@dataclass(frozen=True)
+class StampCardReward:
+    """Vouchers an earn owes: ``cards`` filled cards of ``rule_id`` that give ``reward_id``."""
+
+    member_id: int
+    rule_id: int
+    reward_id: int
+    cards: int
+    key: str  # the earn's key (``purchase:<pk>``)
+    at: dt.datetime  # when they are issued (the purchase's time, never after the recording)
+
+
+def stamp_card_rewards_due(
+    *, member_id: int, evaluation: Evaluation, key: str, at: dt.datetime
+) -> list[StampCardReward]:
+    """The vouchers ``evaluation`` owes the member, by rule id; none without a
+    card filled of a rule that names a reward. Pure."""
+    return [
+        StampCardReward(member_id=member_id, rule_id=rule_id, reward_id=reward_id, cards=cards, key=key, at=at)
+        for rule_id, (reward_id, cards) in sorted(evaluation.vouchers.items())
+    ]
+
+
+def stamp_card_rewards_issue(rewards: Sequence[StampCardReward]) -> int:
+    """Have the registered issuer give the vouchers ``rewards`` lists; returns how many
+    cards they are for. Call in the earn's (or the load's) transaction, under the
+    members' account locks. No query and no issuer needed when the list is empty.
+    Raises ``RuntimeError`` when a card owes a voucher and no issuer is registered
+    (the rewards app is not installed): the earn fails rather than lose it.
+    """
+    if not rewards:
+        return 0
+    if _reward_issuer is None:
+        raise RuntimeError("a stamp card gives a voucher, but no issuer is registered (stamp_card_reward_register)")
+    for due in rewards:
+        _reward_issuer(
+            member_id=due.member_id, rule_id=due.rule_id, reward_id=due.reward_id, cards=due.cards, key=due.key,
+            now=due.at,
+        )
+    return sum(due.cards for due in rewards)
 
 
 def stamps_given(breakdown: Sequence[Mapping]) -> dict[int, int]:
@@ -128,7 +204,8 @@ class StampCardView:
     stamps: int
     needed: int
     completed: int
-    reward_points: int
+    reward_points: int  # what a full card gives: the rule's value, or 0 with a reward
+    reward_id: int | None = None  # a full card gives a voucher for this reward
 
     @property
     def left(self) -> int:
@@ -140,7 +217,7 @@ def stamp_cards_for_member(*, member_id: int) -> list[StampCardView]:
     the rules' priority. Two queries."""
     rules = list(
         EarnRule.objects.filter(status=EarnRule.Status.ACTIVE, kind=EarnRule.Kind.STAMPS)
-        .order_by("-priority", "pk").values_list("pk", "name", "stamps_needed", "value")
+        .order_by("-priority", "pk").values_list("pk", "name", "stamps_needed", "value", "reward_id")
     )
     if not rules:
         return []
@@ -153,7 +230,7 @@ def stamp_cards_for_member(*, member_id: int) -> list[StampCardView]:
     return [
         StampCardView(
             rule_id=pk, name=name, stamps=cards.get(pk, (0, 0))[0], needed=needed or 0,
-            completed=cards.get(pk, (0, 0))[1], reward_points=int(value),
+            completed=cards.get(pk, (0, 0))[1], reward_points=0 if reward_id else int(value), reward_id=reward_id,
         )
-        for pk, name, needed, value in rules
+        for pk, name, needed, value, reward_id in rules
     ]

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from loyalty.exceptions import (
@@ -44,14 +45,15 @@ def till_action_log(
     purchase: Purchase | None = None,
     refund: Refund | None = None,
     vip_fee: VipFee | None = None,
+    voucher: Model | None = None,
     undo_of: TillAction | None = None,
     at: dt.datetime | None = None,
 ) -> TillAction:
-    """Append one entry to the till's audit log. Call it inside the action's
-    transaction; it takes no lock."""
+    """Append one entry to the till's audit log (``voucher``: a ``rewards.Voucher``
+    redeemed or taken). Call it inside the action's transaction; it takes no lock."""
     return TillAction.objects.create(
         kind=kind, user=user, store=store, member=member, purchase=purchase, refund=refund, vip_fee=vip_fee,
-        undo_of=undo_of, at=at or timezone.now(),
+        voucher=voucher, undo_of=undo_of, at=at or timezone.now(),
     )
 
 

@@ -174,7 +174,9 @@ def breakdown_label(context, item) -> str:
 
 @register.filter
 def breakdown_detail(item) -> str:
-    """What a breakdown item adds to its points: "3 stamps, 1 card completed", "capped by a limit"."""
+    """What a breakdown item adds to its points: "3 stamps, 1 card completed", "a voucher for
+    Free coffee" (a full card of a rule that gives a voucher, named as the rule knew it then),
+    "capped by a limit"."""
     if not isinstance(item, dict):
         return ""
     parts = []
@@ -188,6 +190,10 @@ def breakdown_detail(item) -> str:
                 "cards": ngettext("%(count)d card completed", "%(count)d cards completed", cards) % {"count": cards},
             }
         parts.append(text)
+        if cards and item.get("reward") is not None:
+            parts.append(ngettext(
+                "%(count)d voucher for %(reward)s", "%(count)d vouchers for %(reward)s", cards
+            ) % {"count": cards, "reward": item.get("reward_label") or gettext("a reward")})
     if item.get("capped"):
         parts.append(gettext("capped by a limit"))
     return "; ".join(parts)

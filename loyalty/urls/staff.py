@@ -4,6 +4,7 @@ from django.urls import path
 
 from loyalty.views import staff, staff_bonuses, staff_rules, staff_tiers
 from members.views import staff as member_staff
+from rewards.views import staff_catalog, staff_vouchers
 
 app_name = "staff"
 
@@ -35,4 +36,24 @@ urlpatterns = [
     path("members/<int:pk>/review/", staff_bonuses.MemberReviewMarkView.as_view(), name="member-review"),
     path("bonuses/", staff_bonuses.ActionBonusesView.as_view(), name="bonuses"),
     path("deliveries/", member_staff.DeliveryListView.as_view(), name="deliveries"),
+    # The catalog: rewards and charities by code ("new" and "charities" are not reward codes).
+    path("rewards/", staff_catalog.RewardListView.as_view(), name="rewards"),
+    path("rewards/new/", staff_catalog.RewardEditView.as_view(), name="reward-create"),
+    path("rewards/charities/", staff_catalog.CharityListView.as_view(), name="charities"),
+    path("rewards/charities/new/", staff_catalog.CharityEditView.as_view(), name="charity-create"),
+    path("rewards/charities/<slug:code>/", staff_catalog.CharityEditView.as_view(), name="charity-edit"),
+    path("rewards/<slug:code>/", staff_catalog.RewardEditView.as_view(), name="reward-edit"),
+    path("rewards/<slug:code>/archive/", staff_catalog.RewardArchiveView.as_view(), name="reward-archive"),
+    path(
+        "rewards/<slug:code>/restore/", staff_catalog.RewardArchiveView.as_view(restore=True), name="reward-restore"
+    ),
+    path("rewards/<slug:code>/codes/", staff_catalog.RewardCodesView.as_view(), name="reward-codes"),
+    # Vouchers by their code (any typed form; sent on to the stored one); campaigns are staff-internal: by id.
+    path("vouchers/", staff_vouchers.VoucherListView.as_view(), name="vouchers"),
+    path("vouchers/<str:code>/", staff_vouchers.VoucherDetailView.as_view(), name="voucher"),
+    path("vouchers/<str:code>/cancel/", staff_vouchers.VoucherCancelView.as_view(), name="voucher-cancel"),
+    path("campaigns/", staff_vouchers.CampaignListView.as_view(), name="campaigns"),
+    path("campaigns/new/", staff_vouchers.CampaignCreateView.as_view(), name="campaign-create"),
+    path("campaigns/<int:pk>/", staff_vouchers.CampaignDetailView.as_view(), name="campaign"),
+    path("campaigns/<int:pk>/issue/", staff_vouchers.CampaignIssueView.as_view(), name="campaign-issue"),
 ]

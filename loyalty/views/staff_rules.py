@@ -94,7 +94,8 @@ def rule_conditions(rule: EarnRule, *, currency: str = "") -> list[str]:
 
 
 def rule_value_text(rule: EarnRule) -> str:
-    """What the rule gives, in words: "×2", "+10 per unit", "+50 points", "5% of spend", "10 stamps: 100 points"."""
+    """What the rule gives, in words: "×2", "+10 per unit", "+50 points", "5% of spend", "10 stamps: 100 points",
+    "a voucher for Free coffee for a card of 10 stamps" (select the reward with the rule)."""
     value = number(rule.value)
     kind = EarnRule.Kind
     if rule.kind == kind.MULTIPLIER:
@@ -105,6 +106,12 @@ def rule_value_text(rule: EarnRule) -> str:
         return _("+%(value)s points") % {"value": value}
     if rule.kind == kind.PERCENT:
         return _("+%(value)s%% of spend") % {"value": value}
+    if rule.kind == kind.STAMPS and rule.reward_id is not None:
+        return ngettext(
+            "a voucher for %(reward)s for a card of %(count)d stamp",
+            "a voucher for %(reward)s for a card of %(count)d stamps",
+            rule.stamps_needed or 0,
+        ) % {"reward": rule.reward.name, "count": rule.stamps_needed or 0}
     if rule.kind == kind.STAMPS:
         return ngettext(
             "%(value)s points for a card of %(count)d stamp",

@@ -6,6 +6,7 @@ from loyalty.views import portal_tiers
 from loyalty.views.portal_stamps import StampsView
 from members.urls.account import urlpatterns as account_urlpatterns
 from members.views import portal
+from rewards.views import portal as rewards_portal
 
 app_name = "me"
 
@@ -16,6 +17,10 @@ urlpatterns = [
     path("tier/", portal_tiers.TierView.as_view(), name="tier"),
     path("manifest.webmanifest", portal.manifest, name="manifest"),
     path("history/", portal.HistoryView.as_view(), name="history"),
+    path("rewards/", rewards_portal.RewardListView.as_view(), name="rewards"),
+    path("rewards/<slug:code>/", rewards_portal.RewardView.as_view(), name="reward"),
+    path("vouchers/", rewards_portal.VoucherListView.as_view(), name="vouchers"),
+    path("vouchers/<str:code>/", rewards_portal.VoucherView.as_view(), name="voucher"),
     path("purchases/<int:pk>/", portal.PurchaseDetailView.as_view(), name="purchase-detail"),
     path("privacy/", portal.PrivacyView.as_view(), name="privacy"),
     path("privacy/my-data.json", portal.ExportJsonView.as_view(), name="export-json"),

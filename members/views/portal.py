@@ -44,6 +44,7 @@ from members.services.feedback import (
     feedback_next_allowed_at,
 )
 from members.services.privacy import member_erase
+from rewards.selectors.portal import catalog_get
 
 HISTORY_PAGE_SIZE = 20
 THEME_COLOUR = "#0a58ca"
@@ -67,8 +68,16 @@ class HomeView(PortalPage, TemplateView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         program = program_get_or_none()
+        balances = balances_get(member=self.member)
+        # The rewards nudge: what the member can redeem now, and the closest reward they cannot afford yet.
+        rewards = (
+            catalog_get(member=self.member, program=program, available=balances.available, with_waitlist=False)
+            if program else None
+        )
         context.update(
-            balances=balances_get(member=self.member),
+            balances=balances,
+            rewards_affordable=rewards.affordable if rewards else [],
+            reward_closest=rewards.closest if rewards else None,
             next_expiry=next_expiry_get(member=self.member, tz=program.tz) if program else None,
             recent_entries=list(ledger_list_for_member(member=self.member)[:5]),
             stamp_cards=stamp_card_list_for_member(member=self.member, with_paused=False),

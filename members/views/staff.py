@@ -33,6 +33,7 @@ from members.messaging.forms import DeliveryFilterForm
 from members.messaging.selectors import delivery_list_for_staff
 from members.permissions import ADMIN_ROLES, user_can_adjust
 from members.selectors import consent_history_for_member, member_get_for_staff, member_list_for_staff
+from rewards.selectors.vouchers import voucher_list_for_staff
 
 LEDGER_PAGE_SIZE = 25
 LOTS_PAGE_SIZE = 10
@@ -93,6 +94,9 @@ class MemberDetailView(StaffPage, TemplateView):
         if context["can_adjust"] and any(tier.is_paid and not tier.archived for tier in tier_table().tiers):
             context["vip_fee_form"] = self.vip_fee_form or VipFeeForm()
         context["review_form"] = self.review_form or ReviewMarkForm()
+        # Vouchers: the latest, with their state; owner and manager may cancel (points go back).
+        context["member_vouchers"] = list(voucher_list_for_staff(member=member)[:RECENT])
+        context["can_cancel_vouchers"] = context["can_adjust"]
         return context
 
 

@@ -131,6 +131,7 @@ def test_cashier_enrolls_and_sells_with_the_keyboard_only_then_undoes(page, live
 def test_a_name_is_chosen_from_the_results_with_the_arrow_keys(page, live_server, shop):
     login(page, live_server, shop["cashier"])
     page.goto(f"{live_server.url}/till/")
+    expect(page.locator("#id_q")).to_be_focused()  # typed keys land in the box only once it has the focus
     page.keyboard.type("ad")
     page.keyboard.press("Enter")
     links = page.locator("[data-till-results] a")

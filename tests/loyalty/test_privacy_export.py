@@ -75,7 +75,7 @@ def test_json_holds_every_section(member, other):
     assert data["program"] == "Coffee Club"
     assert list(data) == [
         "format", "version", "exported_at", "program", "profile",
-        "consents", "purchases", "refunds", "ledger", "lots", "feedback", "messages",
+        "consents", "purchases", "refunds", "ledger", "lots", "feedback", "messages", "vouchers",
     ]
     profile = data["profile"]
     assert (profile["first_name"], profile["email"], profile["phone"], profile["birth_date"]) == (
@@ -159,7 +159,7 @@ def test_zip_has_one_csv_per_section(member, other):
     files = _zip(member)
     assert set(files) == {
         "profile.csv", "consents.csv", "purchases.csv", "purchase_lines.csv", "refunds.csv", "ledger.csv",
-        "lots.csv", "feedback.csv", "messages.csv",
+        "lots.csv", "feedback.csv", "messages.csv", "vouchers.csv",
     }
     assert [row["email"] for row in files["profile.csv"]] == ["ada@example.com"]
     assert [row["receipt"] for row in files["purchases.csv"]] == ["R-1", "R-2"]
@@ -175,3 +175,22 @@ def test_zip_cells_cannot_run_as_spreadsheet_formulas_but_phones_stay(member):
     files = _zip(member)
     assert files["feedback.csv"][0]["comment"] == "'-Nice"
     assert files["profile.csv"][0]["phone"] == "+48601234567"
+
+
+def test_the_export_lists_the_members_own_vouchers(member, other):
+    from rewards.services.gifts import campaign_create, campaign_issue
+    from tests.factories import RewardFactory
+
+    campaign = campaign_create(
+        name="Gift", reward=RewardFactory(name_en="Free latte"), valid_until=timezone.now() + dt.timedelta(days=9)
+    )
+    campaign_issue(campaign=campaign, member_ids=[member.pk, other.pk])
+    mine = campaign.vouchers.get(member=member)
+
+    data = _json(member)
+    files = _zip(member)
+
+    assert [(row["code"], row["reward"], row["origin"]) for row in data["vouchers"]] == [
+        (mine.display_code, "Free latte", "campaign")
+    ]
+    assert [row["code"] for row in files["vouchers.csv"]] == [mine.display_code]

@@ -1,14 +1,19 @@
 """Who may open which page: every URL of the three faces × every kind of user."""
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 from django.urls import get_resolver, reverse
+from django.utils import timezone
 
 from loyalty.models import LedgerEntry
+from loyalty.services.ledger import points_credit
 from loyalty.services.purchases import refund_record
 from loyalty.services.tiers import vip_fee_record
-from tests.factories import EarnRuleFactory, TierFactory, UserFactory
+from rewards.services.gifts import campaign_create, campaign_issue
+from rewards.services.till import till_reward_redeem, till_voucher_use
+from tests.factories import CharityFactory, EarnRuleFactory, RewardFactory, TierFactory, UserFactory
 from tests.web.conftest import buy, client_for
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +42,11 @@ PAGES = [
     ("staff:store-create", {}, MANAGE_PAGE),
     ("staff:store-edit", {"pk": "store"}, MANAGE_PAGE),
     ("staff:deliveries", {}, STAFF_PAGE),
+    ("staff:vouchers", {}, STAFF_PAGE),
+    ("staff:voucher", {"code": "voucher"}, STAFF_PAGE),
+    ("staff:campaigns", {}, STAFF_PAGE),
+    ("staff:campaign-create", {}, STAFF_PAGE),
+    ("staff:campaign", {"pk": "campaign"}, STAFF_PAGE),
     ("staff:bonuses", {}, STAFF_PAGE),
     ("staff:rules", {}, STAFF_PAGE),
     ("staff:rule-create", {}, STAFF_PAGE),
@@ -46,6 +56,13 @@ PAGES = [
     ("staff:tier-create", {}, STAFF_PAGE),
     ("staff:tier-edit", {"pk": "tier"}, STAFF_PAGE),
     ("staff:tiers-near", {}, STAFF_PAGE),
+    ("staff:rewards", {}, STAFF_PAGE),
+    ("staff:reward-create", {}, STAFF_PAGE),
+    ("staff:reward-edit", {"code": "reward"}, STAFF_PAGE),
+    ("staff:reward-codes", {"code": "partner"}, STAFF_PAGE),
+    ("staff:charities", {}, STAFF_PAGE),
+    ("staff:charity-create", {}, STAFF_PAGE),
+    ("staff:charity-edit", {"code": "charity"}, STAFF_PAGE),
     ("till:search", {}, TILL_PAGE),
     ("till:member", {"card": "card"}, TILL_PAGE),
     ("till:purchase-done", {"card": "card", "pk": "purchase"}, TILL_PAGE),
@@ -57,6 +74,10 @@ PAGES = [
     ("till:refund-done", {"card": "card", "pk": "refund"}, TILL_PAGE),
     ("till:vip-fee", {"card": "card"}, TILL_PAGE),
     ("till:vip-done", {"card": "card", "pk": "vip_fee"}, TILL_PAGE),
+    ("till:redeem", {"card": "card"}, TILL_PAGE),
+    ("till:redeem-confirm", {"card": "card", "reward": "reward"}, TILL_PAGE),
+    ("till:redeem-done", {"card": "card", "reward": "reward"}, TILL_PAGE),
+    ("till:voucher-used", {"code": "till_voucher"}, TILL_PAGE),
     ("me:home", {}, PORTAL_PAGE),
     ("me:history", {}, PORTAL_PAGE),
     ("me:account", {}, PORTAL_PAGE),
@@ -71,6 +92,10 @@ PAGES = [
     ("me:feedback", {}, PORTAL_PAGE),
     ("me:profile", {}, PORTAL_PAGE),
     ("me:consent", {}, PORTAL_PAGE),
+    ("me:rewards", {}, PORTAL_PAGE),
+    ("me:reward", {"code": "reward"}, PORTAL_PAGE),
+    ("me:vouchers", {}, PORTAL_PAGE),
+    ("me:voucher", {"code": "voucher"}, PORTAL_PAGE),
 ]
 
 
@@ -83,9 +108,23 @@ def world(users, member, store, other_store):
     rule = EarnRuleFactory(status="paused")
     tier = TierFactory(code="vip", rank=9, threshold=None, is_paid=True, fee=Decimal("9.00"), period_months=1)
     fee = vip_fee_record(member=member, tier=tier, external_id="VIP-ACCESS", source="staff").fee
+    reward = RewardFactory(code="coffee")
+    partner = RewardFactory(code="cinema", kind="partner", value=None)
+    charity = CharityFactory(code="shelter")
+    campaign = campaign_create(name="Gift", reward=reward, valid_until=timezone.now() + dt.timedelta(days=30))
+    campaign_issue(campaign=campaign, member_ids=[member.pk])
+    voucher = campaign.vouchers.get()
+    # Redeemed and then used at the till by the cashier (a used voucher's code may be an address).
+    points_credit(member=member, points=500, kind="bonus", idempotency_key="access-points")
+    till_voucher = till_reward_redeem(
+        member=member, reward=reward, idempotency_key="access-till", user=users["cashier"], store=store
+    ).voucher
+    till_voucher_use(code=till_voucher.code, user=users["cashier"], store=store, receipt="")
     return {
         "member": member.pk, "store": store.pk, "card": member.card_number, "purchase": purchase.pk,
         "refund": refund.pk, "rule": rule.pk, "tier": tier.pk, "vip_fee": fee.pk,
+        "reward": reward.code, "voucher": voucher.code, "campaign": campaign.pk, "till_voucher": till_voucher.code,
+        "partner": partner.code, "charity": charity.code,
     }
 
 
@@ -97,13 +136,19 @@ POST_ONLY = {
     "till:refund-create": "tests/web/test_till.py",
     "till:claim-send": "tests/web/test_till_access.py",
     "till:card-attach": "tests/web/test_till_access.py",
+    "till:scan": "tests/web/test_till_vouchers.py::test_only_a_cashier_at_their_store_may_scan_and_use",
+    "till:voucher-use": "tests/web/test_till_vouchers.py::test_only_a_cashier_at_their_store_may_scan_and_use",
     "staff:rule-pause": "tests/web/test_staff_rules.py",
     "staff:rule-resume": "tests/web/test_staff_rules.py",
     "staff:rule-archive": "tests/web/test_staff_rules.py",
     "staff:rule-copy": "tests/web/test_staff_rules.py",
+    "staff:voucher-cancel": "tests/web/test_staff_vouchers.py::test_only_owner_and_manager_cancel",
+    "staff:campaign-issue": "tests/web/test_staff_vouchers.py::test_only_staff_issue_campaigns",
     "staff:tier-archive": "tests/web/test_staff_tiers.py::test_only_staff_change_tiers",
     "staff:tier-restore": "tests/web/test_staff_tiers.py (restore goes through tier_save, as edits do)",
     "staff:member-vip-fee": "tests/web/test_staff_tiers.py::test_only_owner_and_manager_record_a_fee",
+    "staff:reward-archive": "tests/web/test_staff_catalog.py::test_only_staff_archive_and_restore_rewards",
+    "staff:reward-restore": "tests/web/test_staff_catalog.py::test_only_staff_archive_and_restore_rewards",
 }
 PUBLIC = {
     "me:manifest": "the web-app manifest: browsers fetch it without cookies; nothing personal",

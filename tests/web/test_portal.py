@@ -83,8 +83,8 @@ def test_home_uses_a_fixed_number_of_queries(portal, member, store, django_asser
     for n in range(20):
         buy(member, store, "2.00", external_id=f"H-{n}")
     portal.get(reverse("me:home"))
-    # session, user, member, balances, next expiry (2), latest entries
-    with django_assert_num_queries(7):
+    # session, user, member, balances, catalog rewards (the nudge), next expiry (2), latest entries
+    with django_assert_num_queries(8):
         portal.get(reverse("me:home"))
 
 

@@ -161,10 +161,10 @@ def test_portal_pages_link_the_manifest_and_the_apple_icon(portal, member):
     assert 'href="/static/css/portal.css"' in content
 
 
-def test_navigation_has_home_card_history_account_and_the_footer_privacy_and_feedback(portal, member):
+def test_navigation_has_home_card_rewards_history_account_and_the_footer_privacy_and_feedback(portal, member):
     content = portal.get(reverse("me:card")).content.decode()
     nav = content[content.index('aria-label="Main"'):content.index("</nav>")]
-    assert [reverse(n) for n in ("me:home", "me:card", "me:history", "me:account")] == re.findall(
+    assert [reverse(n) for n in ("me:home", "me:card", "me:rewards", "me:history", "me:account")] == re.findall(
         r'href="([^"]+)"', nav
     )
     assert 'aria-current="page" href="/me/card/"' in nav

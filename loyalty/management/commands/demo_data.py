@@ -5,6 +5,7 @@ from django.utils.translation import gettext as _
 
 from loyalty.demo import LOGINS, demo_data_load
 from members.exceptions import LoyaltyError
+from rewards.demo import demo_catalog_load, demo_redemptions_load
 
 
 class Command(BaseCommand):
@@ -12,8 +13,9 @@ class Command(BaseCommand):
         "Fill an empty database with a demo program (a Polish coffee-and-bakery chain): stores, "
         "tiers (Silver, Gold, Platinum by spend, a paid VIP tier), earning rules, action bonuses, "
         "demo logins, members and a year of purchases with their lines, deterministic from the "
-        "seed; members are then put on the tier their spend reaches. Running it again changes "
-        "nothing and prints the logins."
+        "seed; members are then put on the tier their spend reaches; and a rewards catalog (every "
+        "kind, a charity, a partner reward's codes). Running it again changes nothing and prints "
+        "the logins."
     )
 
     def add_arguments(self, parser):
@@ -47,6 +49,19 @@ class Command(BaseCommand):
                 )
         else:
             self.stdout.write(_("The demo data is already loaded; nothing changed."))
+        # A command may use every app (loyalty's demo does not import rewards); idempotent on its own.
+        catalog = demo_catalog_load(seed=seed)
+        if catalog.created:
+            self.stdout.write(
+                _("Rewards catalog: %(rewards)d rewards, %(charities)d charity and %(codes)d partner codes added.")
+                % {"rewards": catalog.rewards, "charities": catalog.charities, "codes": catalog.codes}
+            )
+        redemptions = demo_redemptions_load(seed=seed)
+        if redemptions.vouchers:
+            self.stdout.write(
+                _("Vouchers: %(vouchers)d rewards redeemed, %(used)d of them used at a till.")
+                % {"vouchers": redemptions.vouchers, "used": redemptions.used}
+            )
         self.stdout.write(_("Demo logins (email / password):"))
         for login in LOGINS:
             self.stdout.write(f"  {login.email} / {login.password}   ({login.what})")

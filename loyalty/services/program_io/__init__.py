@@ -17,10 +17,22 @@ What the file does not list:
 * a whole section left out (``tiers``, ``rules``, ``bonuses``, or the tier
   settings ``tier_metric``, ``tier_window_months``, ``tier_grace_days``), as in
   a file written before they existed, leaves that part as it is.
+
+Apps above ``loyalty`` add sections of their own (``rewards`` adds
+``charities`` and ``rewards``) with ``program_section_register``, from their
+``AppConfig.ready()``: ``loyalty`` never imports them. A registered section is
+exported after the built-in ones, optional in a file, checked after them (its
+plan sees the tier and store codes the file leaves, and the codes the sections
+registered before it list) and written after them, in registration order.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+
+from django.apps import apps
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -38,12 +50,71 @@ from .rules import rule_keys, rules_export, rules_plan
 from .tiers import tiers_export, tiers_plan
 
 __all__ = [
-    "FileError", "ProgramFileInvalid", "ProgramImportResult", "program_export", "program_import", "rule_keys",
+    "FileError", "ProgramFileInvalid", "ProgramImportResult", "ProgramSectionContext", "Reader", "SectionPlan",
+    "program_export", "program_import", "program_section_register", "rule_keys",
 ]
 
 SECTIONS = ("tiers", "rules", "bonuses")
 FILE_KEYS = (*PROGRAM_KEYS, "stores")
 OPTIONAL_FILE_KEYS = (*TIER_SETTING_KEYS, *SECTIONS)
+
+
+@dataclass(frozen=True)
+class ProgramSectionContext:
+    """What a registered section's plan may check its references against."""
+
+    tiers: set[str]  # tier codes the program has after the import (the file's, else the database's)
+    stores: set[str]  # store codes after the import
+    timezone: str  # the program's time zone after the import
+    # By section registered before: what its plan returned as listed (codes, or a mapping by code).
+    codes: dict[str, Collection[str] | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProgramSection:
+    name: str
+    export: Callable[..., list]  # export(*, tz: dt.tzinfo) -> the section as JSON-ready data
+    plan: Callable[..., tuple[Collection[str] | None, SectionPlan]]  # plan(raw, read, *, context) -> (codes, plan)
+    cache_clear: Callable[[], None] | None = None  # called at commit when the section changed
+
+
+_REGISTERED: dict[str, ProgramSection] = {}
+
+
+def program_section_register(
+    name: str,
+    *,
+    export: Callable[..., list],
+    plan: Callable[..., tuple[Collection[str] | None, SectionPlan]],
+    cache_clear: Callable[[], None] | None = None,
+) -> None:
+    """Add a top-level section ``name`` to the program file (see the module docstring).
+
+    ``export(tz=...)`` returns the section's value; ``plan(raw, read, context=...)``
+    checks the file's value with the ``Reader`` (errors with their JSON paths),
+    and returns the codes it lists (``None`` when unreadable; a mapping by code
+    may carry what later sections need to know of each) and a
+    ``SectionPlan`` whose ``changes`` say what it would change and whose
+    ``write`` applies them. Registering a name again replaces it (apps are
+    readied once; tests may re-register).
+    """
+    if name in (*FILE_KEYS, *OPTIONAL_FILE_KEYS):
+        raise ValueError(f"{name} is a built-in key of the program file")
+    _REGISTERED[name] = ProgramSection(name=name, export=export, plan=plan, cache_clear=cache_clear)
+
+
+def program_sections() -> tuple[ProgramSection, ...]:
+    """The registered sections, in registration order."""
+    return tuple(_REGISTERED.values())
+
+
+def _reward_codes() -> set[str]:
+    """The codes of the rewards in the database (read by model name: loyalty never imports rewards)."""
+    return set(apps.get_model("rewards", "Reward").objects.values_list("code", flat=True))
+
+
+def _registered_export(tz: dt.tzinfo) -> dict:
+    return {section.name: section.export(tz=tz) for section in program_sections()}
 
 
 def program_export() -> dict:
@@ -62,6 +133,7 @@ def program_export() -> dict:
         "tiers": tiers_export(),
         "rules": rules_export(tz=program.tz),
         "bonuses": bonuses_export(),
+        **_registered_export(program.tz),
     }
 
 
@@ -78,7 +150,8 @@ def program_import(*, data: object, dry_run: bool = False) -> ProgramImportResul
     if not isinstance(data, dict):
         raise ProgramFileInvalid(errors=[FileError("", _("must be a JSON object"))])
     read = Reader()
-    read.keys(data, "", required=FILE_KEYS, optional=OPTIONAL_FILE_KEYS)
+    sections = program_sections()
+    read.keys(data, "", required=FILE_KEYS, optional=(*OPTIONAL_FILE_KEYS, *(s.name for s in sections)))
     current = Program.objects.select_for_update().filter(pk=1).first()
     program, program_changes = program_plan(data, current, read)
     plans: dict[str, SectionPlan] = {"program": program_changes}
@@ -90,10 +163,17 @@ def program_import(*, data: object, dry_run: bool = False) -> ProgramImportResul
         tier_codes, plans["tiers"] = tiers_plan(data["tiers"], read)
     if tier_codes is None:  # no tiers in the file (or not a list: that error is enough)
         tier_codes = set(Tier.objects.values_list("code", flat=True))
+    store_codes = file_stores | set(Store.objects.values_list("code", flat=True))
+    # The registered sections (the rewards catalog) before the rules, which may name its rewards.
+    context = ProgramSectionContext(tiers=tier_codes, stores=store_codes, timezone=program.timezone or "UTC")
+    for section in sections:
+        if section.name in data:
+            context.codes[section.name], plans[section.name] = section.plan(data[section.name], read, context=context)
     if "rules" in data:
-        store_codes = file_stores | set(Store.objects.values_list("code", flat=True))
+        file_rewards = context.codes.get("rewards")
         plans["rules"] = rules_plan(
-            data["rules"], read, stores=store_codes, tiers=tier_codes, tz=program.timezone or "UTC"
+            data["rules"], read, stores=store_codes, tiers=tier_codes, tz=program.timezone or "UTC",
+            rewards=None if file_rewards is None else {*file_rewards, *_reward_codes()},
         )
     if "bonuses" in data:
         plans["bonuses"] = bonuses_plan(data["bonuses"], read)
@@ -105,12 +185,13 @@ def program_import(*, data: object, dry_run: bool = False) -> ProgramImportResul
         result.changes.extend(plan.changes)
     if dry_run or not result.changed:
         return result
-    for plan in plans.values():  # in dependency order: rules name stores and tiers
+    for plan in plans.values():  # in dependency order: rules name stores, tiers and rewards
         if plan.changed:
             plan.write()
     clears = {
         "program": program_cache_clear, "tiers": tiers_cache_clear, "rules": rules_cache_clear,
         "bonuses": action_bonuses_cache_clear,
+        **{section.name: section.cache_clear for section in sections if section.cache_clear},
     }
     for name, plan in plans.items():
         if plan.changed and name in clears:

@@ -15,6 +15,11 @@ deleted: breakdowns of past earns and the rule's budget usage name it.
 Lists in a rule are sets: written sorted, without repeats. Times are ISO 8601
 with the offset (export writes the program's time zone); hours are the
 store's local ``"HH:MM"``.
+
+``reward`` (optional, ``null`` by default; export writes it only for a rule
+that has one) is the code of the reward a full stamp card gives a voucher for. It must name a reward the program has
+(``rules_plan``'s ``rewards``: by default the rewards in the database, read
+with ``apps.get_model`` since ``loyalty`` never imports ``rewards``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import zoneinfo
 from collections import Counter
 from collections.abc import Iterable
 
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
@@ -36,8 +42,10 @@ REQUIRED_KEYS = ("key", "name", "kind", "value")
 OPTIONAL_KEYS = (
     "status", "stamps_needed", "starts_at", "ends_at", "weekdays", "hours_start", "hours_end", "stores",
     "tiers", "segments", "categories", "skus", "min_spend", "first_purchase_only", "birthday_week",
-    "priority", "mode", "group", "member_cap", "member_cap_period", "budget",
+    "priority", "mode", "group", "member_cap", "member_cap_period", "budget", "reward",
 )
+# A reward named by the file that the import creates: its id is known only when it is written.
+PENDING_REWARD = -1
 
 
 def rule_keys(rules: Iterable[tuple[int, str]]) -> dict[int, str]:
@@ -66,9 +74,12 @@ def _iso(value: dt.datetime | None, tz: dt.tzinfo) -> str | None:
     return None if value is None else value.astimezone(tz).isoformat()
 
 
-def rule_json(rule: EarnRule, *, key: str, stores: list[str], tiers: list[str], tz: dt.tzinfo) -> dict:
-    """A rule as the file writes it (also the form two rules are compared in)."""
-    return {
+def rule_json(
+    rule: EarnRule, *, key: str, stores: list[str], tiers: list[str], tz: dt.tzinfo, reward: str | None = None
+) -> dict:
+    """A rule as the file writes it (also the form two rules are compared in); ``reward``
+    is the code of its reward, written only when there is one."""
+    item = {
         "key": key,
         "name": rule.name,
         "status": rule.status,
@@ -95,10 +106,26 @@ def rule_json(rule: EarnRule, *, key: str, stores: list[str], tiers: list[str], 
         "member_cap_period": rule.member_cap_period,
         "budget": rule.budget,
     }
+    if reward is not None:
+        item["reward"] = reward
+    return item
 
 
 def _all_rules() -> list[EarnRule]:
-    return list(EarnRule.objects.prefetch_related("stores", "tiers").order_by("pk"))
+    return list(EarnRule.objects.select_related("reward").prefetch_related("stores", "tiers").order_by("pk"))
+
+
+def _reward_code(rule: EarnRule) -> str | None:
+    return rule.reward.code if rule.reward_id is not None else None
+
+
+def _reward_model():
+    return apps.get_model("rewards", "Reward")
+
+
+def reward_codes_in_database() -> dict[str, int]:
+    """``{code: id}`` of every reward (archived ones too: a rule may still name one)."""
+    return dict(_reward_model().objects.values_list("code", "pk"))
 
 
 def _codes(rule: EarnRule) -> tuple[list[str], list[str]]:
@@ -111,7 +138,7 @@ def rules_export(*, tz: dt.tzinfo) -> list[dict]:
     result = []
     for rule in rules:
         stores, tiers = _codes(rule)
-        result.append(rule_json(rule, key=keys[rule.pk], stores=stores, tiers=tiers, tz=tz))
+        result.append(rule_json(rule, key=keys[rule.pk], stores=stores, tiers=tiers, tz=tz, reward=_reward_code(rule)))
     return result
 
 
@@ -128,9 +155,12 @@ def _match(entries: list[tuple[str, str]], rules: list[tuple[int, str]]) -> list
 
 
 def _rule_from_file(
-    item: dict, prefix: str, rule: EarnRule, read: Reader, *, stores: set[str], tiers: set[str]
-) -> tuple[list[str], list[str], list[str]]:
-    """Set ``rule``'s fields from the file; the fields that could not be read, the store and tier codes."""
+    item: dict, prefix: str, rule: EarnRule, read: Reader, *, stores: set[str], tiers: set[str],
+    rewards: set[str], reward_ids: dict[str, int],
+) -> tuple[list[str], list[str], list[str], str | None]:
+    """Set ``rule``'s fields from the file; the fields that could not be read, the store
+    and tier codes, and the reward's code. A reward the import creates is set as
+    ``PENDING_REWARD`` until it is written."""
     bad: list[str] = []
 
     def take(name: str, value: object) -> None:
@@ -175,14 +205,35 @@ def _rule_from_file(
             )
             bad.append(name)
         codes[name] = value
-    return bad, codes["stores"], codes["tiers"]
+    reward = item.get("reward")
+    if reward is not None:
+        reward = read.string(reward, path("reward"))
+    if reward is INVALID:
+        bad.append("reward")
+        reward = None
+    elif reward is not None and reward not in rewards and reward not in reward_ids:
+        read.error(path("reward"), _("no %(thing)s with the code %(codes)s") % {"thing": _("reward"), "codes": reward})
+        bad.append("reward")
+        reward = None
+    elif reward is None:
+        rule.reward = None
+    elif reward in reward_ids:
+        rule.reward_id = reward_ids[reward]
+    else:  # created by this import: checked by clean(), not by the foreign key
+        rule.reward_id = PENDING_REWARD
+        bad.append("reward")
+    return bad, codes["stores"], codes["tiers"], reward
 
 
-def rules_plan(raw: object, read: Reader, *, stores: set[str], tiers: set[str], tz: str) -> SectionPlan:
+def rules_plan(
+    raw: object, read: Reader, *, stores: set[str], tiers: set[str], tz: str, rewards: set[str] | None = None
+) -> SectionPlan:
     """Check the file's rules as a whole and plan their import (see the module docstring).
 
-    ``stores`` and ``tiers`` are the codes a rule may name: those the program
-    will have once the file is applied.
+    ``stores``, ``tiers`` and ``rewards`` are the codes a rule may name: those
+    the program will have once the file is applied (``rewards`` ``None``: the
+    rewards in the database). A reward the file creates must be written
+    before the rules are.
     """
     plan = SectionPlan()
     if read.items(raw, "rules", _("rules")) is INVALID:
@@ -194,8 +245,11 @@ def rules_plan(raw: object, read: Reader, *, stores: set[str], tiers: set[str], 
     existing = _all_rules()
     by_pk = {rule.pk: rule for rule in existing}
     keys = rule_keys((rule.pk, rule.name) for rule in existing)
-    before = {rule.pk: rule_json(rule, key=keys[rule.pk], stores=codes[0], tiers=codes[1], tz=zone)
+    before = {rule.pk: rule_json(rule, key=keys[rule.pk], stores=codes[0], tiers=codes[1], tz=zone,
+                                 reward=_reward_code(rule))
               for rule in existing for codes in [_codes(rule)]}
+    reward_ids = reward_codes_in_database()
+    reward_codes = set(reward_ids) if rewards is None else set(rewards)
     items: list[tuple[int, dict]] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(raw):
@@ -223,24 +277,29 @@ def rules_plan(raw: object, read: Reader, *, stores: set[str], tiers: set[str], 
     matched = _match(entries, [(rule.pk, rule.name) for rule in existing])
     _check_stable(entries, matched, existing, read, [index for index, _item in items])
 
-    changed: list[tuple[EarnRule, list[str], list[str]]] = []
+    changed: list[tuple[EarnRule, list[str], list[str], str | None]] = []
     for (index, item), (key, _name), pk in zip(items, entries, matched, strict=True):
         prefix = f"rules[{index}]"
         rule = by_pk[pk] if pk is not None else EarnRule()
-        bad, store_codes, tier_codes = _rule_from_file(item, prefix, rule, read, stores=stores, tiers=tiers)
+        bad, store_codes, tier_codes, reward_code = _rule_from_file(
+            item, prefix, rule, read, stores=stores, tiers=tiers, rewards=reward_codes, reward_ids=reward_ids
+        )
         try:
             rule.full_clean(exclude=bad)
         except ValidationError as error:
             read.model(error, prefix)
-        after = rule_json(rule, key=key, stores=store_codes, tiers=tier_codes, tz=zone)
+        after = rule_json(rule, key=key, stores=store_codes, tiers=tier_codes, tz=zone, reward=reward_code)
         if pk is None:
             plan.changes.append(_('rule "%(key)s" created') % {"key": key})
-            changed.append((rule, store_codes, tier_codes))
+            changed.append((rule, store_codes, tier_codes, reward_code))
             continue
-        rule_changes = differences({**before[pk], "key": key}, after)
+        # "reward" is left out without one: compare it explicitly, so that dropping it is a change.
+        rule_changes = differences(
+            {**before[pk], "key": key, "reward": before[pk].get("reward")}, {**after, "reward": reward_code}
+        )
         if rule_changes:
             plan.changes.append(_('rule "%(key)s": %(changes)s') % {"key": key, "changes": ", ".join(rule_changes)})
-            changed.append((rule, store_codes, tier_codes))
+            changed.append((rule, store_codes, tier_codes, reward_code))
     archive = [rule for rule in existing if rule.pk not in matched and rule.status != EarnRule.Status.ARCHIVED]
     for rule in archive:
         plan.changes.append(_('rule "%(key)s" archived (not in the file)') % {"key": keys[rule.pk]})
@@ -252,7 +311,14 @@ def rules_plan(raw: object, read: Reader, *, stores: set[str], tiers: set[str], 
             # Saved as it is (an old rule may not pass today's checks): only its status changes.
             rule.status = EarnRule.Status.ARCHIVED
             rule.save(update_fields=["status", "updated_at"])
-        for rule, store_codes, tier_codes in changed:
+        reward_now = reward_codes_in_database() if any(
+            rule.reward_id == PENDING_REWARD for rule, *_rest in changed
+        ) else reward_ids
+        for rule, store_codes, tier_codes, reward_code in changed:
+            if rule.reward_id == PENDING_REWARD:
+                if reward_code not in reward_now:
+                    raise ValueError(f"reward {reward_code} must be written before the rules that name it")
+                rule.reward_id = reward_now[reward_code]
             rule_save(
                 rule=rule, stores=[store_ids[code] for code in store_codes],
                 tiers=[tier_ids[code] for code in tier_codes],

@@ -16,6 +16,7 @@ from loyalty.selectors import program_region
 from loyalty.views.till.base import TillPage
 from members.permissions import till_store_remember, till_stores
 from members.selectors import member_lookup_for_till
+from rewards.forms.till import voucher_code_meant
 
 
 class StoreSelectView(TillPage, TemplateView):
@@ -53,6 +54,9 @@ class SearchView(TillPage, TemplateView):
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         form = TillSearchForm(request.GET or None)
         context: dict[str, Any] = {"found": []}
+        if form.is_bound and form.is_valid() and voucher_code_meant(form.cleaned_data["q"]):
+            # Vouchers are looked up only when the box posts a code (till:scan), never from an address.
+            return self.render_to_response(self.get_context_data(search_form=form, voucher_in_address=True))
         if form.is_bound and form.is_valid():
             lookup = member_lookup_for_till(query=form.cleaned_data["q"], region=program_region())
             found = lookup.members
