@@ -1,0 +1,358 @@
+"""The program's KPIs, exactly as BRIEF.md defines them: one implementation
+that the dashboard, ``manage.py kpis`` and the API share.
+
+Everything is computed in the database with aggregates (conditional
+``Count``/``Sum``, ``Exists``), never by loading rows into Python; it runs
+on SQLite and PostgreSQL. A period is ``[start, end)`` of calendar dates in
+the program's time zone (``start`` 00:00 to ``end`` 00:00 local); the
+previous period of equal length, ``[start - (end - start), start)``, is
+computed by the same code (``kpis_compute`` with ``previous=True``).
+
+Rules as implemented
+--------------------
+- A purchase's amount is ``amount - refunded_amount``: everything refunded
+  of it, whenever refunded. A fully refunded purchase is left out of every
+  amount and every count (active members, retention, repeat, AOV, frequency,
+  historical CLV).
+- Ledger KPIs use each entry's ``effective_at`` (business time).
+  ``points_earned`` = ``earn`` + ``bonus`` entries (pending points included,
+  counted at the purchase) plus ``reversal`` entries (negative); ``adjust``
+  entries are left out. ``points_redeemed`` = ``-(redeem)`` - ``redeem_cancel``.
+  ``points_expired`` = ``-(expire)``.
+- ``points_liability`` = sum of ``available_delta + pending_delta`` of all
+  entries effective before ``end`` (the balances as they stood then, debts not
+  netted: ``debt_delta`` is ignored), times ``Program.point_value``. Expiries
+  that were due before ``end`` count only once ``expire_points`` has written
+  them.
+- A count or a sum of points with nothing to count is 0; a ratio or a mean
+  whose denominator is 0 (rates, AOV, frequency, historical CLV, NPS) is
+  ``None``. Rates are fractions (``redemption_rate`` may exceed 1 when members
+  redeem points earned in earlier periods; it is ``None`` when
+  ``points_earned`` <= 0), ``nps`` runs from -100 to 100, money is a
+  ``Decimal`` with two places (half up).
+
+Store scoping (``store=...``)
+-----------------------------
+- Purchases (active members, retention, repeat, AOV, frequency): the
+  purchase's store.
+- Members (members_total, new_members) and feedback (NPS): the member's
+  enrollment store. ``clv_historical`` divides all purchases (at any store)
+  of the members counted in ``members_total`` by that count.
+- Ledger flows (earned, redeemed, expired): the store of the entry's purchase
+  where it has one (earn, reversal, release and expiry of a purchase's lot);
+  otherwise (action bonuses, redemptions, returned vouchers, expiry of bonus
+  lots) the member's enrollment store.
+- ``points_liability``: balances belong to members, so the members enrolled
+  at the store (a store's liability by purchase could go negative when its
+  members redeem points earned elsewhere).
+
+CLV seam
+--------
+``clv_predicted_12m`` and ``churn_risk`` and the ``clv_model`` parameters come
+from ``analytics.clv``. ``clv=`` takes a callable of ``scope: KpiScope``
+returning a ``ClvSummary``: by default ``clv_from_model``, which fits the
+model at the period's end; ``clv_none`` leaves them ``None``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, Sum
+from django.db.models.functions import Coalesce
+
+from loyalty.models import LedgerEntry, Program, Purchase, Store
+from loyalty.services.program import program_get
+from members.models import Feedback, Member
+
+KPI_NAMES: tuple[str, ...] = (
+    "members_total",
+    "new_members",
+    "active_members",
+    "retention_rate",
+    "repeat_purchase_rate",
+    "points_earned",
+    "points_redeemed",
+    "points_expired",
+    "redemption_rate",
+    "breakage_rate",
+    "points_liability",
+    "aov_members",
+    "aov_non_members",
+    "purchase_frequency",
+    "clv_historical",
+    "clv_predicted_12m",
+    "churn_risk",
+    "nps",
+)
+
+CENT = Decimal("0.01")
+Kind = LedgerEntry.Kind
+NET_AMOUNT = ExpressionWrapper(
+    F("amount") - F("refunded_amount"), output_field=DecimalField(max_digits=14, decimal_places=2)
+)
+
+
+@dataclass(frozen=True)
+class KpiScope:
+    """The instants of a period and its optional store."""
+
+    start: dt.date
+    end: dt.date
+    start_at: dt.datetime
+    end_at: dt.datetime
+    store: Store | None
+
+
+@dataclass(frozen=True)
+class ClvSummary:
+    """What ``analytics.clv`` gives the KPI table: the two KPIs and the fitted model."""
+
+    clv_predicted_12m: Decimal | None = None
+    churn_risk: float | None = None
+    bgnbd: dict = field(default_factory=lambda: {"r": None, "alpha": None, "a": None, "b": None, "time_unit": "day"})
+    gamma_gamma: dict = field(default_factory=lambda: {"p": None, "q": None, "gamma": None})
+
+
+ClvProvider = Callable[[KpiScope], ClvSummary]
+
+
+def clv_none(scope: KpiScope) -> ClvSummary:
+    """The CLV provider until ``analytics.clv`` exists: every value ``None``."""
+    return ClvSummary()
+
+
+def clv_from_model(scope: KpiScope) -> ClvSummary:
+    """BG/NBD and Gamma-Gamma fitted at the period's end (``analytics.clv_data.clv_fit``),
+    as the KPI table gives them; ``None`` where the model has no data."""
+    from analytics.clv_data import clv_fit  # scipy is imported only when a period is computed
+
+    fit = clv_fit(end=scope.end_at, store=scope.store)
+    summary = ClvSummary(clv_predicted_12m=fit.clv_predicted_12m, churn_risk=fit.churn_risk)
+    if fit.bgnbd is not None:
+        summary.bgnbd.update({name: round(value, 6) for name, value in fit.bgnbd._asdict().items()})
+    if fit.gamma_gamma is not None:
+        summary.gamma_gamma.update({name: round(value, 6) for name, value in fit.gamma_gamma._asdict().items()})
+    return summary
+
+
+def default_clv_provider() -> ClvProvider:
+    """The provider used when ``kpis_compute`` gets none: the fitted CLV model."""
+    return clv_from_model
+
+
+@dataclass(frozen=True)
+class KpiReport:
+    scope: KpiScope
+    currency: str
+    kpis: dict[str, object]
+    clv: ClvSummary
+    previous: KpiReport | None = None
+
+
+def period_bounds(*, start: dt.date, end: dt.date, program: Program) -> tuple[dt.datetime, dt.datetime]:
+    """Local midnight of ``start`` and of ``end`` in the program's zone, as aware datetimes."""
+    tz = program.tz
+    return (
+        dt.datetime.combine(start, dt.time.min, tzinfo=tz),
+        dt.datetime.combine(end, dt.time.min, tzinfo=tz),
+    )
+
+
+def kpi_scope(*, start: dt.date, end: dt.date, store: Store | None = None, program: Program | None = None) -> KpiScope:
+    if end <= start:
+        raise ValueError("end must come after start")
+    program = program or program_get()
+    start_at, end_at = period_bounds(start=start, end=end, program=program)
+    return KpiScope(start=start, end=end, start_at=start_at, end_at=end_at, store=store)
+
+
+def kpis_compute(
+    *,
+    start: dt.date,
+    end: dt.date,
+    store: Store | None = None,
+    previous: bool = True,
+    clv: ClvProvider | None = None,
+) -> KpiReport:
+    """Every KPI of BRIEF.md for ``[start, end)`` (dates in the program's zone),
+    optionally for one store, with the previous period of equal length in
+    ``previous`` when asked. Reads only; about ten aggregate queries a period.
+    """
+    program = program_get()
+    clv = clv or default_clv_provider()
+    scope = kpi_scope(start=start, end=end, store=store, program=program)
+    summary = clv(scope)
+    report = KpiReport(
+        scope=scope, currency=program.currency, kpis=_kpis(scope, program, summary), clv=summary
+    )
+    if previous:
+        length = end - start
+        before = kpi_scope(start=start - length, end=start, store=store, program=program)
+        before_summary = clv(before)
+        report = KpiReport(
+            scope=scope, currency=program.currency, kpis=report.kpis, clv=summary,
+            previous=KpiReport(
+                scope=before, currency=program.currency,
+                kpis=_kpis(before, program, before_summary), clv=before_summary,
+            ),
+        )
+    return report
+
+
+def _money(value: Decimal | None) -> Decimal | None:
+    return None if value is None else Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _ratio(numerator, denominator) -> float | None:
+    if not denominator or denominator <= 0 or numerator is None:
+        return None
+    return numerator / denominator
+
+
+def _counted_purchases(scope: KpiScope):
+    """Purchases that count: not fully refunded, at the store when one is given."""
+    purchases = Purchase.objects.filter(refunded_amount__lt=F("amount"))
+    return purchases if scope.store is None else purchases.filter(store=scope.store)
+
+
+def _members(scope: KpiScope) -> dict:
+    members = Member.objects.exclude(status=Member.Status.DELETED)
+    if scope.store is not None:
+        members = members.filter(enrollment_store=scope.store)
+    return members.aggregate(
+        members_total=Count("pk", filter=Q(enrolled_at__lt=scope.end_at)),
+        new_members=Count("pk", filter=Q(enrolled_at__gte=scope.start_at, enrolled_at__lt=scope.end_at)),
+    )
+
+
+def _purchases(scope: KpiScope) -> dict:
+    in_period = _counted_purchases(scope).filter(purchased_at__gte=scope.start_at, purchased_at__lt=scope.end_at)
+    with_member, without = Q(member__isnull=False), Q(member__isnull=True)
+    totals = in_period.aggregate(
+        member_amount=Sum(NET_AMOUNT, filter=with_member),
+        member_count=Count("pk", filter=with_member),
+        other_amount=Sum(NET_AMOUNT, filter=without),
+        other_count=Count("pk", filter=without),
+        active=Count("member", distinct=True),
+    )
+    repeat = in_period.filter(with_member).values("member").annotate(n=Count("pk")).filter(n__gte=2).count()
+    previous_start = dt.datetime.combine(
+        scope.start - (scope.end - scope.start), dt.time.min, tzinfo=scope.start_at.tzinfo
+    )
+    purchase_in = _counted_purchases(scope).filter(member=OuterRef("pk"))
+    in_previous = purchase_in.filter(purchased_at__gte=previous_start, purchased_at__lt=scope.start_at)
+    in_this = purchase_in.filter(purchased_at__gte=scope.start_at, purchased_at__lt=scope.end_at)
+    retained = (
+        Member.objects.filter(Exists(in_previous))
+        .annotate(now_active=Exists(in_this))
+        .aggregate(base=Count("pk"), kept=Count("pk", filter=Q(now_active=True)))
+    )
+    return {**totals, "repeat": repeat, **retained}
+
+
+def _ledger_store_q(store: Store) -> Q:
+    return Q(purchase__store=store) | Q(purchase__isnull=True, account__member__enrollment_store=store)
+
+
+def _ledger(scope: KpiScope) -> dict:
+    entries = LedgerEntry.objects.filter(effective_at__gte=scope.start_at, effective_at__lt=scope.end_at)
+    if scope.store is not None:
+        entries = entries.filter(_ledger_store_q(scope.store))
+    sums = entries.aggregate(
+        earned=Coalesce(Sum("points", filter=Q(kind__in=[Kind.EARN, Kind.BONUS, Kind.REVERSAL])), 0),
+        redeemed=Coalesce(Sum("points", filter=Q(kind__in=[Kind.REDEEM, Kind.REDEEM_CANCEL])), 0),
+        expired=Coalesce(Sum("points", filter=Q(kind=Kind.EXPIRE)), 0),
+    )
+    balances = LedgerEntry.objects.filter(effective_at__lt=scope.end_at)
+    if scope.store is not None:
+        balances = balances.filter(account__member__enrollment_store=scope.store)
+    outstanding = balances.aggregate(points=Coalesce(Sum(F("available_delta") + F("pending_delta")), 0))["points"]
+    return {
+        "points_earned": sums["earned"],
+        "points_redeemed": -sums["redeemed"],
+        "points_expired": -sums["expired"],
+        "outstanding": outstanding,
+    }
+
+
+def _clv_historical(scope: KpiScope, members_total: int) -> Decimal | None:
+    if not members_total:
+        return None
+    purchases = Purchase.objects.filter(
+        refunded_amount__lt=F("amount"),
+        purchased_at__lt=scope.end_at,
+        member__enrolled_at__lt=scope.end_at,
+    ).exclude(member__status=Member.Status.DELETED)
+    if scope.store is not None:
+        purchases = purchases.filter(member__enrollment_store=scope.store)
+    total = purchases.aggregate(total=Coalesce(Sum(NET_AMOUNT), Decimal("0")))["total"]
+    return _money(Decimal(total) / members_total)
+
+
+def _nps(scope: KpiScope) -> float | None:
+    feedback = Feedback.objects.filter(created_at__gte=scope.start_at, created_at__lt=scope.end_at)
+    if scope.store is not None:
+        feedback = feedback.filter(member__enrollment_store=scope.store)
+    counts = feedback.aggregate(
+        total=Count("pk"), promoters=Count("pk", filter=Q(score__gte=9)), detractors=Count("pk", filter=Q(score__lte=6))
+    )
+    if not counts["total"]:
+        return None
+    return 100 * (counts["promoters"] - counts["detractors"]) / counts["total"]
+
+
+def _kpis(scope: KpiScope, program: Program, clv: ClvSummary) -> dict[str, object]:
+    members = _members(scope)
+    purchases = _purchases(scope)
+    ledger = _ledger(scope)
+    earned = ledger["points_earned"]
+    active = purchases["active"]
+
+    def mean_amount(amount, count):
+        return _money(amount / count) if count else None
+
+    values = {
+        "members_total": members["members_total"],
+        "new_members": members["new_members"],
+        "active_members": active,
+        "retention_rate": _ratio(purchases["kept"], purchases["base"]),
+        "repeat_purchase_rate": _ratio(purchases["repeat"], active),
+        "points_earned": earned,
+        "points_redeemed": ledger["points_redeemed"],
+        "points_expired": ledger["points_expired"],
+        "redemption_rate": _ratio(ledger["points_redeemed"], earned),
+        "breakage_rate": _ratio(ledger["points_expired"], earned),
+        "points_liability": _money(ledger["outstanding"] * program.point_value),
+        "aov_members": mean_amount(purchases["member_amount"], purchases["member_count"]),
+        "aov_non_members": mean_amount(purchases["other_amount"], purchases["other_count"]),
+        "purchase_frequency": _ratio(purchases["member_count"], active),
+        "clv_historical": _clv_historical(scope, members["members_total"]),
+        "clv_predicted_12m": _money(clv.clv_predicted_12m),
+        "churn_risk": clv.churn_risk,
+        "nps": _nps(scope),
+    }
+    return {name: values[name] for name in KPI_NAMES}
+
+
+def kpis_as_json(report: KpiReport, *, with_previous: bool = True) -> dict:
+    """BRIEF.md's JSON object for ``report`` (money as strings with two places)."""
+
+    def encode(kpis: dict[str, object]) -> dict[str, object]:
+        return {name: (f"{value:.2f}" if isinstance(value, Decimal) else value) for name, value in kpis.items()}
+
+    data = {
+        "period": {"start": report.scope.start.isoformat(), "end": report.scope.end.isoformat()},
+        "currency": report.currency,
+        "kpis": encode(report.kpis),
+        "clv_model": {"bgnbd": dict(report.clv.bgnbd), "gamma_gamma": dict(report.clv.gamma_gamma)},
+    }
+    if with_previous and report.previous is not None:
+        data["previous"] = {
+            "period": {"start": report.previous.scope.start.isoformat(), "end": report.previous.scope.end.isoformat()},
+            "kpis": encode(report.previous.kpis),
+        }
+    return data
