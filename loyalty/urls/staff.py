@@ -2,6 +2,8 @@
 
 from django.urls import path
 
+from analytics.urls import urlpatterns as analytics_urlpatterns
+
 from loyalty.views import staff, staff_bonuses, staff_rules, staff_tiers
 from members.views import staff as member_staff
 from rewards.views import staff_catalog, staff_vouchers
@@ -57,3 +59,5 @@ urlpatterns = [
     path("campaigns/<int:pk>/", staff_vouchers.CampaignDetailView.as_view(), name="campaign"),
     path("campaigns/<int:pk>/issue/", staff_vouchers.CampaignIssueView.as_view(), name="campaign-issue"),
 ]
+
+urlpatterns += analytics_urlpatterns

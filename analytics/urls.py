@@ -1,0 +1,9 @@
+"""Analytics pages of ``/staff/`` (owner, manager, marketing): the dashboard,
+segments, exports and the what-if simulator. Served in the ``staff``
+namespace (``loyalty.urls.staff`` adds these patterns), so their names read
+``staff:<name>``."""
+
+from django.urls import path  # noqa: F401  (used as the pages are added)
+
+urlpatterns: list = [
+]
