@@ -3,7 +3,6 @@
 from django.urls import path
 
 from analytics.urls import urlpatterns as analytics_urlpatterns
-
 from loyalty.views import staff, staff_bonuses, staff_rules, staff_tiers
 from members.views import staff as member_staff
 from rewards.views import staff_catalog, staff_vouchers
