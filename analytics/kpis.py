@@ -213,8 +213,9 @@ def _ratio(numerator, denominator) -> float | None:
     return numerator / denominator
 
 
-def _counted_purchases(scope: KpiScope):
-    """Purchases that count: not fully refunded, at the store when one is given."""
+def counted_purchases(scope: KpiScope):
+    """Purchases that count: not fully refunded, at the store when one is given.
+    (Every figure about purchases, here and in the dashboard's series, starts here.)"""
     purchases = Purchase.objects.filter(refunded_amount__lt=F("amount"))
     return purchases if scope.store is None else purchases.filter(store=scope.store)
 
@@ -230,7 +231,7 @@ def _members(scope: KpiScope) -> dict:
 
 
 def _purchases(scope: KpiScope) -> dict:
-    in_period = _counted_purchases(scope).filter(purchased_at__gte=scope.start_at, purchased_at__lt=scope.end_at)
+    in_period = counted_purchases(scope).filter(purchased_at__gte=scope.start_at, purchased_at__lt=scope.end_at)
     with_member, without = Q(member__isnull=False), Q(member__isnull=True)
     totals = in_period.aggregate(
         member_amount=Sum(NET_AMOUNT, filter=with_member),
@@ -243,7 +244,7 @@ def _purchases(scope: KpiScope) -> dict:
     previous_start = dt.datetime.combine(
         scope.start - (scope.end - scope.start), dt.time.min, tzinfo=scope.start_at.tzinfo
     )
-    purchase_in = _counted_purchases(scope).filter(member=OuterRef("pk"))
+    purchase_in = counted_purchases(scope).filter(member=OuterRef("pk"))
     in_previous = purchase_in.filter(purchased_at__gte=previous_start, purchased_at__lt=scope.start_at)
     in_this = purchase_in.filter(purchased_at__gte=scope.start_at, purchased_at__lt=scope.end_at)
     retained = (
@@ -254,14 +255,15 @@ def _purchases(scope: KpiScope) -> dict:
     return {**totals, "repeat": repeat, **retained}
 
 
-def _ledger_store_q(store: Store) -> Q:
+def ledger_store_q(store: Store) -> Q:
+    """Ledger entries that belong to ``store`` (see "Store scoping" above)."""
     return Q(purchase__store=store) | Q(purchase__isnull=True, account__member__enrollment_store=store)
 
 
 def _ledger(scope: KpiScope) -> dict:
     entries = LedgerEntry.objects.filter(effective_at__gte=scope.start_at, effective_at__lt=scope.end_at)
     if scope.store is not None:
-        entries = entries.filter(_ledger_store_q(scope.store))
+        entries = entries.filter(ledger_store_q(scope.store))
     sums = entries.aggregate(
         earned=Coalesce(Sum("points", filter=Q(kind__in=[Kind.EARN, Kind.BONUS, Kind.REVERSAL])), 0),
         redeemed=Coalesce(Sum("points", filter=Q(kind__in=[Kind.REDEEM, Kind.REDEEM_CANCEL])), 0),

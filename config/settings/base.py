@@ -166,6 +166,9 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 CLAIM_LINK_MAX_AGE_DAYS = env.int("CLAIM_LINK_MAX_AGE_DAYS", default=14)
 # How long a cashier may undo their last till action.
 TILL_UNDO_SECONDS = env.int("TILL_UNDO_SECONDS", default=300)
+# How long analytics keeps a computed figure at most (analytics.cache); new data
+# makes it compute afresh sooner.
+ANALYTICS_CACHE_SECONDS = env.int("ANALYTICS_CACHE_SECONDS", default=600)
 # Wrong voucher codes a cashier or an API client may send in a window (seconds)
 # before every code is refused for one window (rewards.services.throttle).
 VOUCHER_WRONG_CODES_LIMIT = env.int("VOUCHER_WRONG_CODES_LIMIT", default=10)
