@@ -220,11 +220,45 @@ def counted_purchases(scope: KpiScope):
     return purchases if scope.store is None else purchases.filter(store=scope.store)
 
 
-def _members(scope: KpiScope) -> dict:
+# The ledger kinds each points flow sums (``LedgerEntry.points``, signed as written),
+# what a balance holds, and the NPS groups; the dashboard's series use the same.
+EARNED_KINDS = (Kind.EARN, Kind.BONUS, Kind.REVERSAL)
+REDEEMED_KINDS = (Kind.REDEEM, Kind.REDEEM_CANCEL)
+EXPIRED_KINDS = (Kind.EXPIRE,)
+OUTSTANDING_POINTS = F("available_delta") + F("pending_delta")  # debts are not netted
+PROMOTERS = Q(score__gte=9)
+DETRACTORS = Q(score__lte=6)
+
+
+def counted_members(scope: KpiScope):
+    """Members that count (not deleted), enrolled at the scope's store when it has
+    one; the caller bounds ``enrolled_at``."""
     members = Member.objects.exclude(status=Member.Status.DELETED)
-    if scope.store is not None:
-        members = members.filter(enrollment_store=scope.store)
-    return members.aggregate(
+    return members if scope.store is None else members.filter(enrollment_store=scope.store)
+
+
+def counted_feedback(scope: KpiScope):
+    """Feedback that counts towards NPS: all, or that of the store's members."""
+    feedback = Feedback.objects.all()
+    return feedback if scope.store is None else feedback.filter(member__enrollment_store=scope.store)
+
+
+def liability_entries(scope: KpiScope):
+    """The ledger entries whose ``OUTSTANDING_POINTS`` make the liability: all, or
+    the store's members' (balances belong to members); the caller bounds ``effective_at``."""
+    entries = LedgerEntry.objects.all()
+    return entries if scope.store is None else entries.filter(account__member__enrollment_store=scope.store)
+
+
+def nps_score(*, total: int, promoters: int, detractors: int) -> float | None:
+    """Promoters' share minus detractors' share, in percent; ``None`` without answers."""
+    if not total:
+        return None
+    return 100 * (promoters - detractors) / total
+
+
+def _members(scope: KpiScope) -> dict:
+    return counted_members(scope).aggregate(
         members_total=Count("pk", filter=Q(enrolled_at__lt=scope.end_at)),
         new_members=Count("pk", filter=Q(enrolled_at__gte=scope.start_at, enrolled_at__lt=scope.end_at)),
     )
@@ -265,14 +299,12 @@ def _ledger(scope: KpiScope) -> dict:
     if scope.store is not None:
         entries = entries.filter(ledger_store_q(scope.store))
     sums = entries.aggregate(
-        earned=Coalesce(Sum("points", filter=Q(kind__in=[Kind.EARN, Kind.BONUS, Kind.REVERSAL])), 0),
-        redeemed=Coalesce(Sum("points", filter=Q(kind__in=[Kind.REDEEM, Kind.REDEEM_CANCEL])), 0),
-        expired=Coalesce(Sum("points", filter=Q(kind=Kind.EXPIRE)), 0),
+        earned=Coalesce(Sum("points", filter=Q(kind__in=EARNED_KINDS)), 0),
+        redeemed=Coalesce(Sum("points", filter=Q(kind__in=REDEEMED_KINDS)), 0),
+        expired=Coalesce(Sum("points", filter=Q(kind__in=EXPIRED_KINDS)), 0),
     )
-    balances = LedgerEntry.objects.filter(effective_at__lt=scope.end_at)
-    if scope.store is not None:
-        balances = balances.filter(account__member__enrollment_store=scope.store)
-    outstanding = balances.aggregate(points=Coalesce(Sum(F("available_delta") + F("pending_delta")), 0))["points"]
+    balances = liability_entries(scope).filter(effective_at__lt=scope.end_at)
+    outstanding = balances.aggregate(points=Coalesce(Sum(OUTSTANDING_POINTS), 0))["points"]
     return {
         "points_earned": sums["earned"],
         "points_redeemed": -sums["redeemed"],
@@ -296,15 +328,11 @@ def _clv_historical(scope: KpiScope, members_total: int) -> Decimal | None:
 
 
 def _nps(scope: KpiScope) -> float | None:
-    feedback = Feedback.objects.filter(created_at__gte=scope.start_at, created_at__lt=scope.end_at)
-    if scope.store is not None:
-        feedback = feedback.filter(member__enrollment_store=scope.store)
+    feedback = counted_feedback(scope).filter(created_at__gte=scope.start_at, created_at__lt=scope.end_at)
     counts = feedback.aggregate(
-        total=Count("pk"), promoters=Count("pk", filter=Q(score__gte=9)), detractors=Count("pk", filter=Q(score__lte=6))
+        total=Count("pk"), promoters=Count("pk", filter=PROMOTERS), detractors=Count("pk", filter=DETRACTORS)
     )
-    if not counts["total"]:
-        return None
-    return 100 * (counts["promoters"] - counts["detractors"]) / counts["total"]
+    return nps_score(**counts)
 
 
 def _kpis(scope: KpiScope, program: Program, clv: ClvSummary) -> dict[str, object]:
