@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from loyalty.demo import LOGINS, demo_data_load
+from members.demo import demo_feedback_load
 from members.exceptions import LoyaltyError
 from rewards.demo import demo_catalog_load, demo_redemptions_load
 
@@ -14,8 +15,8 @@ class Command(BaseCommand):
         "tiers (Silver, Gold, Platinum by spend, a paid VIP tier), earning rules, action bonuses, "
         "demo logins, members and a year of purchases with their lines, deterministic from the "
         "seed; members are then put on the tier their spend reaches; and a rewards catalog (every "
-        "kind, a charity, a partner reward's codes). Running it again changes nothing and prints "
-        "the logins."
+        "kind, a charity, a partner reward's codes); and members' ratings of the program. Running "
+        "it again changes nothing and prints the logins."
     )
 
     def add_arguments(self, parser):
@@ -62,6 +63,9 @@ class Command(BaseCommand):
                 _("Vouchers: %(vouchers)d rewards redeemed, %(used)d of them used at a till.")
                 % {"vouchers": redemptions.vouchers, "used": redemptions.used}
             )
+        feedback = demo_feedback_load(seed=seed)
+        if feedback.ratings:
+            self.stdout.write(_("Feedback: %(ratings)d program ratings added.") % {"ratings": feedback.ratings})
         self.stdout.write(_("Demo logins (email / password):"))
         for login in LOGINS:
             self.stdout.write(f"  {login.email} / {login.password}   ({login.what})")
