@@ -3,4 +3,17 @@ docstring says what it computes)."""
 
 from __future__ import annotations
 
-from celery import shared_task  # noqa: F401  (used as the tasks are added)
+import datetime as dt
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True)
+def score_members(*, as_of: str | None = None) -> int | None:
+    """The nightly RFM and CLV scores (``analytics.services.scoring.members_score``);
+    ``as_of`` an ISO date (default: today in the program's zone). The run's id, or
+    ``None`` when another run was under way."""
+    from analytics.services.scoring import members_score  # numpy/scipy load only when the task runs
+
+    run = members_score(as_of=None if as_of is None else dt.date.fromisoformat(as_of))
+    return None if run is None else run.pk

@@ -225,6 +225,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rewards.tasks.expire_vouchers",
         "schedule": crontab(minute=25),
     },
+    # RFM and CLV per member, as of the start of the program's day (after midnight in Europe).
+    "score-members": {
+        "task": "analytics.tasks.score_members",
+        "schedule": crontab(minute=30, hour=3),
+    },
 }
 
 LOGGING = {
