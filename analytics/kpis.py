@@ -91,9 +91,24 @@ KPI_NAMES: tuple[str, ...] = (
 
 CENT = Decimal("0.01")
 Kind = LedgerEntry.Kind
-NET_AMOUNT = ExpressionWrapper(
-    F("amount") - F("refunded_amount"), output_field=DecimalField(max_digits=14, decimal_places=2)
-)
+
+
+def net_amount(prefix: str = "") -> ExpressionWrapper:
+    """A purchase's amount: gross less everything refunded of it (``prefix``:
+    the path to the purchase, e.g. ``"purchases__"`` from a member)."""
+    return ExpressionWrapper(
+        F(f"{prefix}amount") - F(f"{prefix}refunded_amount"),
+        output_field=DecimalField(max_digits=14, decimal_places=2),
+    )
+
+
+def counted_purchase_q(prefix: str = "") -> Q:
+    """The purchases that count in every amount and every count: not fully
+    refunded (``prefix`` as for ``net_amount``)."""
+    return Q(**{f"{prefix}refunded_amount__lt": F(f"{prefix}amount")})
+
+
+NET_AMOUNT = net_amount()
 
 
 @dataclass(frozen=True)
@@ -213,11 +228,11 @@ def _ratio(numerator, denominator) -> float | None:
     return numerator / denominator
 
 
-def counted_purchases(scope: KpiScope):
-    """Purchases that count: not fully refunded, at the store when one is given.
+def counted_purchases(scope: KpiScope | None = None):
+    """Purchases that count: not fully refunded, at the scope's store when it has one.
     (Every figure about purchases, here and in the dashboard's series, starts here.)"""
-    purchases = Purchase.objects.filter(refunded_amount__lt=F("amount"))
-    return purchases if scope.store is None else purchases.filter(store=scope.store)
+    purchases = Purchase.objects.filter(counted_purchase_q())
+    return purchases if scope is None or scope.store is None else purchases.filter(store=scope.store)
 
 
 # The ledger kinds each points flow sums (``LedgerEntry.points``, signed as written),

@@ -3,7 +3,10 @@ segments, exports and the what-if simulator. Served in the ``staff``
 namespace (``loyalty.urls.staff`` adds these patterns), so their names read
 ``staff:<name>``."""
 
-from django.urls import path  # noqa: F401  (used as the pages are added)
+from django.urls import path
+
+from analytics.views import exports
 
 urlpatterns: list = [
+    path("analytics/exports/", exports.ExportsView.as_view(), name="exports"),
 ]
