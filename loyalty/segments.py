@@ -31,6 +31,21 @@ def segment_register(resolver: SegmentResolver | None) -> None:
     _resolver = resolver
 
 
+def segment_resolver() -> SegmentResolver | None:
+    """The resolver installed now (tests that install their own put this one back)."""
+    return _resolver
+
+
+def segments_unknown(segment_ids: Iterable[int]) -> set[int]:
+    """The ids among ``segment_ids`` that name no usable segment (the resolver
+    gives ``None``: missing or archived). One query per id; with no resolver
+    registered nothing can be told, so none is reported."""
+    resolver = _resolver
+    if resolver is None:
+        return set()
+    return {segment_id for segment_id in set(segment_ids) if resolver(segment_id) is None}
+
+
 def member_segments(member_id: int, segment_ids: Iterable[int]) -> frozenset[int]:
     """The segments among ``segment_ids`` that the member is in.
 
