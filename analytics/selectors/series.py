@@ -6,12 +6,75 @@ blocks ``counted_purchases``, ``NET_AMOUNT``, ``ledger_store_q``), over the
 buckets of ``bucketing``: days for a period of up to 31 days, ISO weeks up to
 26 weeks, months beyond; bucket bounds are local midnights in the program's
 time zone, clipped to the period.
+
+What each chart counts (the README says the same to staff)
+---------------------------------------------------------
+- ``members``: members counted in ``members_total`` at each bucket's end (the
+  running total: those enrolled before the period plus those enrolled in each
+  bucket), the members enrolled in the bucket (``new_members``) and the
+  members with a counted purchase in the bucket (``active_members``).
+- ``purchases``: counted purchases in the bucket with and without a member,
+  and the AOV of each (``NET_AMOUNT`` / count, two places half up).
+- ``points``: ``points_earned``, ``points_redeemed`` and ``points_expired`` of
+  the bucket: the KPI's ledger kinds, by ``effective_at``, store by
+  ``ledger_store_q``. The buckets add up to the period's KPIs.
+- ``liability``: ``points_liability`` at each bucket's end, in points and in
+  money: the balances before the period plus each bucket's net change, summed
+  in Python over one grouped query.
+- ``liability-ageing``: the points members hold by the month their lot
+  expires (never-expiring lots in a row of their own), in points and money.
+  The ledger does not record which lots a redemption took points from, so a
+  lot's ``remaining`` is only known as it stands *now*: the chart shows the
+  open lots (pending, or available with points left) now. When the period
+  ends now or later this is the liability at ``end`` (its total equals
+  ``points_liability``); for a period that ended earlier the chart is titled
+  "now" and ``extra["at_end"]`` is ``False``.
+- ``tiers``: the members counted in ``members_total`` by their current tier
+  (``MemberTier``; members without one, or with none, in the "No tier" row):
+  tiers are kept as they stand, not as a history.
+- ``rfm``: the RFM grid of ``analytics.selectors.scores.rfm_grid`` when that
+  module exists (see ``RFM_GRID_HOOK``).
+- ``nps``: NPS of the feedback given in the bucket and the number of answers.
+- ``comments``: the latest feedback of the period with a comment: date, score,
+  comment and the member's first name only.
+
+Store scoping is the KPIs' (``analytics.kpis`` "Store scoping"). The queries
+do not depend on the number of buckets or members: ``dashboard_series`` makes
+``DASHBOARD_QUERIES`` queries (plus the RFM grid's own).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import importlib.util
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db.models import Count, DateTimeField, F, Q, Sum, Value
+from django.db.models.functions import Coalesce, Greatest, TruncDay, TruncMonth, TruncWeek
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from analytics.kpis import (
+    DETRACTORS,
+    EARNED_KINDS,
+    EXPIRED_KINDS,
+    NET_AMOUNT,
+    OUTSTANDING_POINTS,
+    PROMOTERS,
+    REDEEMED_KINDS,
+    KpiScope,
+    _money,
+    counted_feedback,
+    counted_members,
+    counted_purchases,
+    ledger_store_q,
+    liability_entries,
+    nps_score,
+)
+from loyalty.models import LedgerEntry, PointsLot, Program, Tier
 
 Number = int | float | Decimal | None
 
@@ -22,7 +85,7 @@ class Dataset:
 
     name: str  # translated label, e.g. "Members"
     values: list[Number]  # one per label of the series
-    kind: str = "count"  # "count", "money", "points", "rate" (0..1), "score" (NPS -100..100)
+    kind: str = "count"  # "count", "money", "points", "rate" (0..1), "score" (NPS -100..100), "text"
 
 
 @dataclass(frozen=True)
@@ -34,7 +97,7 @@ class Series:
     label_header: str  # translated header of the label column (e.g. "Week starting")
     labels: list[str]
     datasets: list[Dataset]
-    chart: str = "line"  # "line", "bar", "stacked-bar", "doughnut", "grid"
+    chart: str = "line"  # "line", "bar", "stacked-bar", "doughnut", "grid", "table" (no chart)
     note: str = ""  # translated one-line explanation shown under the chart
 
     extra: dict = field(default_factory=dict)  # anything a chart needs beyond the table (e.g. grid axes)
@@ -45,3 +108,453 @@ class Series:
     def rows(self) -> list[list[Number | str]]:
         """The table: one row per label, one column per dataset."""
         return [[label, *(dataset.values[i] for dataset in self.datasets)] for i, label in enumerate(self.labels)]
+
+
+# -- buckets -------------------------------------------------------------------
+
+DAY, WEEK, MONTH = "day", "week", "month"
+_TRUNC = {DAY: TruncDay, WEEK: TruncWeek, MONTH: TruncMonth}
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """One step of a chart's x axis: ``[start, end)``, local midnights as aware datetimes."""
+
+    start: dt.datetime
+    end: dt.datetime
+    label: str  # ISO date of the bucket's first day (clipped to the period); the page localises
+
+
+def bucket_unit(scope: KpiScope) -> str:
+    """Days for a period of up to 31 days, ISO weeks up to 26 weeks, months beyond."""
+    days = (scope.end - scope.start).days
+    return DAY if days <= 31 else WEEK if days <= 26 * 7 else MONTH
+
+
+def _next_boundary(day: dt.date, unit: str) -> dt.date:
+    if unit == DAY:
+        return day + dt.timedelta(days=1)
+    if unit == WEEK:
+        return day + dt.timedelta(days=7 - day.weekday())  # the next Monday
+    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def bucketing(scope: KpiScope) -> list[Bucket]:
+    """The period's buckets in order, the first and last clipped to the period."""
+    unit, tz = bucket_unit(scope), _tz(scope)
+    buckets, day = [], scope.start
+    while day < scope.end:
+        following = min(_next_boundary(day, unit), scope.end)
+        buckets.append(
+            Bucket(
+                start=dt.datetime.combine(day, dt.time.min, tzinfo=tz),
+                end=dt.datetime.combine(following, dt.time.min, tzinfo=tz),
+                label=day.isoformat(),
+            )
+        )
+        day = following
+    return buckets
+
+
+def _tz(scope: KpiScope) -> ZoneInfo:
+    return scope.start_at.tzinfo  # kpi_scope builds the bounds in the program's zone
+
+
+class _Axis:
+    """The buckets of ``scope`` and how a database-truncated instant maps onto them."""
+
+    def __init__(self, scope: KpiScope) -> None:
+        self.scope = scope
+        self.unit = bucket_unit(scope)
+        self.tz = _tz(scope)
+        self.buckets = bucketing(scope)
+        self.labels = [bucket.label for bucket in self.buckets]
+        self._index = {bucket.label: i for i, bucket in enumerate(self.buckets)}
+
+    def trunc(self, expression, *, from_start: bool = False):
+        """``expression`` truncated to the bucket unit in the program's zone; with
+        ``from_start`` anything before the period falls in the first bucket (an
+        opening balance folded into it)."""
+        if from_start:
+            expression = Greatest(expression, Value(self.scope.start_at, output_field=DateTimeField()))
+        return _TRUNC[self.unit](expression, tzinfo=self.tz)
+
+    def position(self, truncated: dt.datetime) -> int:
+        # A week truncates to its Monday, which may come before a clipped first bucket.
+        day = max(truncated.astimezone(self.tz).date(), self.scope.start)
+        return self._index[day.isoformat()]
+
+    def spread(self, rows: Iterable[dict], *names: str) -> dict[str, list]:
+        """Per-bucket lists of ``names`` from grouped ``rows`` (0 where a bucket has no row)."""
+        values = {name: [0] * len(self.buckets) for name in names}
+        for row in rows:
+            i = self.position(row["bucket"])
+            for name in names:
+                values[name][i] += row[name] or 0
+        return values
+
+    def label_header(self) -> str:
+        return {DAY: gettext("Day"), WEEK: gettext("Week starting"), MONTH: gettext("Month")}[self.unit]
+
+    def extra(self, **more) -> dict:
+        return {"unit": self.unit, **more}
+
+
+def _running(start: int, steps: list[int]) -> list[int]:
+    totals, total = [], start
+    for step in steps:
+        total += step
+        totals.append(total)
+    return totals
+
+
+# -- the queries (one each, grouped by bucket) ------------------------------------
+
+
+def _member_rows(axis: _Axis) -> list[dict]:
+    scope = axis.scope
+    return list(
+        counted_members(scope).filter(enrolled_at__lt=scope.end_at)
+        .values(bucket=axis.trunc(F("enrolled_at"), from_start=True))
+        .annotate(enrolled=Count("pk"), new=Count("pk", filter=Q(enrolled_at__gte=scope.start_at)))
+        .order_by()
+    )
+
+
+def _purchase_rows(axis: _Axis) -> list[dict]:
+    scope = axis.scope
+    with_member, without = Q(member__isnull=False), Q(member__isnull=True)
+    return list(
+        counted_purchases(scope).filter(purchased_at__gte=scope.start_at, purchased_at__lt=scope.end_at)
+        .values(bucket=axis.trunc(F("purchased_at")))
+        .annotate(
+            active=Count("member", distinct=True),
+            member_count=Count("pk", filter=with_member),
+            member_amount=Sum(NET_AMOUNT, filter=with_member),
+            other_count=Count("pk", filter=without),
+            other_amount=Sum(NET_AMOUNT, filter=without),
+        )
+        .order_by()
+    )
+
+
+def _points_rows(axis: _Axis) -> list[dict]:
+    scope = axis.scope
+    entries = LedgerEntry.objects.filter(effective_at__gte=scope.start_at, effective_at__lt=scope.end_at)
+    if scope.store is not None:
+        entries = entries.filter(ledger_store_q(scope.store))
+    return list(
+        entries.values(bucket=axis.trunc(F("effective_at")))
+        .annotate(
+            earned=Coalesce(Sum("points", filter=Q(kind__in=EARNED_KINDS)), 0),
+            redeemed=Coalesce(Sum("points", filter=Q(kind__in=REDEEMED_KINDS)), 0),
+            expired=Coalesce(Sum("points", filter=Q(kind__in=EXPIRED_KINDS)), 0),
+        )
+        .order_by()
+    )
+
+
+def _liability_rows(axis: _Axis) -> list[dict]:
+    scope = axis.scope
+    return list(
+        liability_entries(scope).filter(effective_at__lt=scope.end_at)
+        .values(bucket=axis.trunc(F("effective_at"), from_start=True))
+        .annotate(change=Coalesce(Sum(OUTSTANDING_POINTS), 0))
+        .order_by()
+    )
+
+
+def _feedback_rows(axis: _Axis) -> list[dict]:
+    scope = axis.scope
+    return list(
+        counted_feedback(scope).filter(created_at__gte=scope.start_at, created_at__lt=scope.end_at)
+        .values(bucket=axis.trunc(F("created_at")))
+        .annotate(total=Count("pk"), promoters=Count("pk", filter=PROMOTERS), detractors=Count("pk", filter=DETRACTORS))
+        .order_by()
+    )
+
+
+# -- the series -------------------------------------------------------------------
+
+
+def _members_from(axis: _Axis, member_rows: list[dict], purchase_rows: list[dict]) -> Series:
+    members = axis.spread(member_rows, "enrolled", "new")
+    active = axis.spread(purchase_rows, "active")["active"]
+    return Series(
+        key="members",
+        title=gettext("Members and active members"),
+        label_header=axis.label_header(),
+        labels=axis.labels,
+        datasets=[
+            Dataset(gettext("Members"), _running(0, members["enrolled"])),
+            Dataset(gettext("New members"), members["new"]),
+            Dataset(gettext("Active members"), active),
+        ],
+        note=gettext(
+            "Members: enrolled and not deleted at the end of each step. New: enrolled in the step. "
+            "Active: with at least one purchase in the step (not fully refunded)."
+        ),
+        extra=axis.extra(),
+    )
+
+
+def members_series(scope: KpiScope) -> Series:
+    """Members at each bucket's end (``members_total``), new and active members per bucket. Two queries."""
+    axis = _Axis(scope)
+    return _members_from(axis, _member_rows(axis), _purchase_rows(axis))
+
+
+def _purchases_from(axis: _Axis, rows: list[dict]) -> Series:
+    values = axis.spread(rows, "member_count", "member_amount", "other_count", "other_amount")
+
+    def aov(amounts: list, counts: list[int]) -> list[Decimal | None]:
+        pairs = zip(amounts, counts, strict=True)
+        return [_money(Decimal(amount) / count) if count else None for amount, count in pairs]
+
+    return Series(
+        key="purchases",
+        title=gettext("Purchases and average order value"),
+        label_header=axis.label_header(),
+        labels=axis.labels,
+        datasets=[
+            Dataset(gettext("Purchases by members"), values["member_count"]),
+            Dataset(gettext("Purchases without a member"), values["other_count"]),
+            Dataset(gettext("AOV, members"), aov(values["member_amount"], values["member_count"]), kind="money"),
+            Dataset(gettext("AOV, non-members"), aov(values["other_amount"], values["other_count"]), kind="money"),
+        ],
+        chart="bar",
+        note=gettext(
+            "Purchases less refunds; fully refunded purchases are not counted. "
+            "AOV: amount divided by the number of purchases."
+        ),
+        extra=axis.extra(),
+    )
+
+
+def purchases_series(scope: KpiScope) -> Series:
+    """Purchases per bucket with and without a member, and the AOV of each. One query."""
+    axis = _Axis(scope)
+    return _purchases_from(axis, _purchase_rows(axis))
+
+
+def _points_from(axis: _Axis, rows: list[dict]) -> Series:
+    values = axis.spread(rows, "earned", "redeemed", "expired")
+    return Series(
+        key="points",
+        title=gettext("Points earned, redeemed and expired"),
+        label_header=axis.label_header(),
+        labels=axis.labels,
+        datasets=[
+            Dataset(gettext("Earned"), values["earned"], kind="points"),
+            Dataset(gettext("Redeemed"), [-points for points in values["redeemed"]], kind="points"),
+            Dataset(gettext("Expired"), [-points for points in values["expired"]], kind="points"),
+        ],
+        chart="bar",
+        note=gettext(
+            "Earned: purchases and bonuses (pending included) less refunds' reversals; manual adjustments "
+            "excluded. Redeemed: rewards less returned vouchers."
+        ),
+        extra=axis.extra(),
+    )
+
+
+def points_series(scope: KpiScope) -> Series:
+    """``points_earned``, ``points_redeemed``, ``points_expired`` per bucket. One query."""
+    axis = _Axis(scope)
+    return _points_from(axis, _points_rows(axis))
+
+
+def _liability_from(axis: _Axis, rows: list[dict], program: Program) -> Series:
+    points = _running(0, axis.spread(rows, "change")["change"])
+    return Series(
+        key="liability",
+        title=gettext("Points liability"),
+        label_header=axis.label_header(),
+        labels=axis.labels,
+        datasets=[
+            Dataset(gettext("Points held"), points, kind="points"),
+            Dataset(gettext("Liability"), [_money(held * program.point_value) for held in points], kind="money"),
+        ],
+        note=gettext(
+            "Available and pending points of all members at the end of each step, times the point value; "
+            "debts are not netted."
+        ),
+        extra=axis.extra(point_value=program.point_value),
+    )
+
+
+def liability_series(scope: KpiScope, program: Program) -> Series:
+    """``points_liability`` at each bucket's end, points and money. One query: the
+    balance before the period folds into the first bucket, then a running total."""
+    axis = _Axis(scope)
+    return _liability_from(axis, _liability_rows(axis), program)
+
+
+def liability_ageing(scope: KpiScope, program: Program, *, now: dt.datetime | None = None) -> Series:
+    """Points held in open lots by the month the lot expires (never-expiring last),
+    points and money, as the lots stand now (see the module's docstring). One query."""
+    now = now or timezone.now()
+    tz = _tz(scope)
+    lots = PointsLot.objects.filter(
+        Q(status=PointsLot.Status.PENDING) | Q(status=PointsLot.Status.AVAILABLE), remaining__gt=0
+    )
+    if scope.store is not None:
+        lots = lots.filter(account__member__enrollment_store=scope.store)
+    rows = lots.values(month=TruncMonth("expires_at", tzinfo=tz)).annotate(points=Sum("remaining")).order_by()
+    by_month = {}
+    never = 0
+    for row in rows:
+        if row["month"] is None:
+            never += row["points"]
+        else:
+            month = row["month"].astimezone(tz).date()
+            by_month[month] = by_month.get(month, 0) + row["points"]
+    labels = [month.isoformat() for month in sorted(by_month)]
+    points = [by_month[month] for month in sorted(by_month)]
+    if never:
+        labels.append(gettext("Never expires"))
+        points.append(never)
+    at_end = scope.end_at >= now
+    title = gettext("Points held by expiry month") if at_end else gettext("Points held now by expiry month")
+    return Series(
+        key="liability-ageing",
+        title=title,
+        label_header=gettext("Expiry month"),
+        labels=labels,
+        datasets=[
+            Dataset(gettext("Points held"), points, kind="points"),
+            Dataset(gettext("Liability"), [_money(held * program.point_value) for held in points], kind="money"),
+        ],
+        chart="bar",
+        note=(
+            gettext("Open lots of points (pending, or available with points left) by the month they expire.")
+            if at_end else gettext(
+                "Open lots of points as they stand now, by the month they expire: which lots a redemption "
+                "used is not recorded, so the ageing at the end of a past period is not known."
+            )
+        ),
+        extra={"unit": MONTH, "at_end": at_end, "as_of": (scope.end_at if at_end else now).isoformat(),
+               "never_expires": bool(never)},
+    )
+
+
+def tier_distribution(scope: KpiScope) -> Series:
+    """The members counted in ``members_total`` by their current tier (``MemberTier``), best
+    tier first, then the members without a tier. Two queries (the counts, the tiers)."""
+    counts = dict(
+        counted_members(scope).filter(enrolled_at__lt=scope.end_at)
+        .values_list("tier_status__tier")
+        .annotate(members=Count("pk"))
+        .order_by()
+    )
+    tiers = [tier for tier in Tier.objects.order_by("-rank") if not tier.archived or counts.get(tier.pk)]
+    return Series(
+        key="tiers",
+        title=gettext("Members by current tier"),
+        label_header=gettext("Tier"),
+        labels=[tier.name for tier in tiers] + [gettext("No tier")],
+        datasets=[Dataset(gettext("Members"), [counts.get(tier.pk, 0) for tier in tiers] + [counts.get(None, 0)])],
+        chart="doughnut",
+        note=gettext("Members at the end of the period, on the tier they hold today."),
+        extra={"tier_codes": [tier.code for tier in tiers] + [""]},
+    )
+
+
+def _nps_from(axis: _Axis, rows: list[dict]) -> Series:
+    values = axis.spread(rows, "total", "promoters", "detractors")
+    scores = [
+        nps_score(total=total, promoters=promoters, detractors=detractors)
+        for total, promoters, detractors in zip(values["total"], values["promoters"], values["detractors"], strict=True)
+    ]
+    return Series(
+        key="nps",
+        title=gettext("Net Promoter Score"),
+        label_header=axis.label_header(),
+        labels=axis.labels,
+        datasets=[
+            Dataset(gettext("NPS"), scores, kind="score"),
+            Dataset(gettext("Answers"), values["total"]),
+        ],
+        note=gettext("Share of promoters (9-10) minus share of detractors (0-6) among the answers of each step."),
+        extra=axis.extra(),
+    )
+
+
+def nps_series(scope: KpiScope) -> Series:
+    """NPS per bucket (``None`` without answers) and the number of answers. One query."""
+    axis = _Axis(scope)
+    return _nps_from(axis, _feedback_rows(axis))
+
+
+def recent_comments(scope: KpiScope, limit: int = 10) -> Series:
+    """The latest ``limit`` feedback of the period with a comment, newest first: the local
+    date, the score, the comment and the member's first name (nothing else of the member).
+    One query."""
+    tz = _tz(scope)
+    rows = list(
+        counted_feedback(scope)
+        .filter(created_at__gte=scope.start_at, created_at__lt=scope.end_at)
+        .exclude(comment="")
+        .order_by("-created_at", "-pk")
+        .values("created_at", "score", "comment", "member__first_name")[:limit]
+    )
+    return Series(
+        key="comments",
+        title=gettext("Recent comments"),
+        label_header=gettext("Date"),
+        labels=[row["created_at"].astimezone(tz).date().isoformat() for row in rows],
+        datasets=[
+            Dataset(gettext("Score"), [row["score"] for row in rows], kind="score"),
+            Dataset(gettext("Comment"), [row["comment"] for row in rows], kind="text"),
+            Dataset(gettext("First name"), [row["member__first_name"] for row in rows], kind="text"),
+        ],
+        chart="table",
+        extra={"limit": limit},
+    )
+
+
+# -- the dashboard ----------------------------------------------------------------
+
+# The RFM grid comes from ``analytics.selectors.scores.rfm_grid(scope) -> Series`` (another
+# helper's module). ``dashboard_series`` puts it in the page's order, between the tiers and
+# NPS, when that module defines it; the dashboard may also pass its own ``rfm_grid=``.
+RFM_GRID_HOOK = "analytics.selectors.scores.rfm_grid"
+DASHBOARD_QUERIES = 9  # members 1, purchases 1, points 1, liability 1, ageing 1, tiers 2, NPS 1, comments 1
+
+
+def _rfm_grid_default() -> Callable[[KpiScope], Series] | None:
+    module, name = RFM_GRID_HOOK.rsplit(".", 1)
+    if importlib.util.find_spec(module) is None:
+        return None
+    return getattr(importlib.import_module(module), name, None)
+
+
+def dashboard_series(
+    scope: KpiScope,
+    program: Program,
+    *,
+    rfm_grid: Callable[[KpiScope], Series] | None = None,
+    now: dt.datetime | None = None,
+) -> dict[str, Series]:
+    """Every chart of the dashboard, by key, in the page's order: members, purchases,
+    points, liability, liability-ageing, tiers, rfm (when a grid is known), nps,
+    comments. ``DASHBOARD_QUERIES`` queries whatever the number of buckets or members
+    (the purchases' query serves both the members' and the purchases' charts), plus
+    the RFM grid's own. Reads only; titles are translated in the active language, so
+    a cache of the result must be keyed by language too.
+    """
+    axis = _Axis(scope)
+    purchase_rows = _purchase_rows(axis)
+    series = [
+        _members_from(axis, _member_rows(axis), purchase_rows),
+        _purchases_from(axis, purchase_rows),
+        _points_from(axis, _points_rows(axis)),
+        _liability_from(axis, _liability_rows(axis), program),
+        liability_ageing(scope, program, now=now),
+        tier_distribution(scope),
+    ]
+    grid = rfm_grid or _rfm_grid_default()
+    if grid is not None:
+        series.append(grid(scope))
+    series += [_nps_from(axis, _feedback_rows(axis)), recent_comments(scope)]
+    return {item.key: item for item in series}
