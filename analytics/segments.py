@@ -6,7 +6,8 @@ The conditions of a ``Segment``
 ``Segment.conditions`` is ``{"all": [<condition>, ...]}``: a member is in the
 segment when every condition holds (AND). An empty list is every member.
 Deleted members are never in a segment. Each condition is
-``{"field": ..., "op": ..., "value": ...}``:
+``{"field": ..., "op": ..., "value": ...}`` (``{}``, the model's default, is
+no condition):
 
 - ``rfm_group`` ``in`` [group codes, e.g. "champions"]: their RFM group from
   the last scoring run is one of them (members not scored have no group).
@@ -62,6 +63,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
@@ -79,6 +81,8 @@ from analytics.kpis import NET_AMOUNT, KpiScope, counted_purchases
 from analytics.models import MemberScore, RfmGroup, Segment
 from loyalty.models import MemberTier, Store, Tier
 from members.models import Member
+
+logger = logging.getLogger(__name__)
 
 MAX_DAYS = 36_500
 MONTHS = [
@@ -282,6 +286,8 @@ def _value(kind: str, value: object, known: _Known) -> object:
 
 
 def _clean(conditions: object, known: _Known) -> dict:
+    if conditions == {}:  # the model's default: no condition yet
+        conditions = {"all": []}
     if not isinstance(conditions, dict) or set(conditions) != {"all"} or not isinstance(conditions["all"], list):
         raise ValidationError(
             _('Conditions must be {"all": [...]}, a list of conditions.'), code="invalid_conditions"
@@ -443,7 +449,11 @@ def segment_members(segment_id: int, *, now: dt.datetime | None = None) -> Query
     segment = Segment.objects.filter(pk=segment_id, archived_at__isnull=True).only("conditions").first()
     if segment is None:
         return None
-    return segment_queryset(segment.conditions, now=now)
+    try:
+        return segment_queryset(segment.conditions, now=now)
+    except ValidationError:  # written around segment_save: unusable, so nobody is in it
+        logger.warning("segment %s has invalid conditions", segment_id)
+        return None
 
 
 def segment_count(conditions: object, *, now: dt.datetime | None = None) -> int:

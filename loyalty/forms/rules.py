@@ -18,11 +18,12 @@ from django import forms
 from django.apps import apps
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.forms.common import NoTagHelper
 from loyalty.models import EarnRule, Store, Tier
+from loyalty.segments import segments_unknown
 
 WEEKDAYS = [
     (0, _("Monday")), (1, _("Tuesday")), (2, _("Wednesday")), (3, _("Thursday")),
@@ -143,9 +144,8 @@ class EarnRuleForm(forms.ModelForm):
     )
     segments = CommaListField(
         label=_("Segments"), coerce=int,
-        help_text=_("Ids of saved segments separated by commas; the member must be in one of them. "
-                    "Segments come with the analytics pages; until then leave this empty (everyone): "
-                    "a rule limited to segments gives nothing."),
+        help_text=_("Ids of saved segments (Analytics, Segments) separated by commas; the member must be "
+                    "in one of them. Empty: everyone."),
     )
 
     class Meta:
@@ -226,6 +226,21 @@ class EarnRuleForm(forms.ModelForm):
             Fieldset(_("Stacking with other rules"), "priority", "mode", "group"),
             Fieldset(_("Limits"), "member_cap", "member_cap_period", "budget"),
         )
+
+    def clean_segments(self) -> list[int]:
+        """Only ids of saved segments that are not archived (``loyalty.segments`` asks analytics)."""
+        ids = self.cleaned_data["segments"]
+        unknown = sorted(segments_unknown(ids))
+        if unknown:
+            raise forms.ValidationError(
+                ngettext(
+                    "%(ids)s is not the id of a saved segment (or the segment is archived).",
+                    "%(ids)s are not ids of saved segments (or the segments are archived).",
+                    len(unknown),
+                ) % {"ids": ", ".join(str(item) for item in unknown)},
+                code="unknown_segments",
+            )
+        return ids
 
     def _reward_field(self) -> None:
         """The rewards a full stamp card may give: the catalog's active rewards, and the

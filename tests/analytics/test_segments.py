@@ -356,3 +356,29 @@ def _resolver():
     segment_register(segment_members)
     yield
     segment_register(previous)
+
+
+def test_the_program_file_refuses_a_new_segment_id_of_no_saved_segment(shop):
+    from loyalty.services.program_io import ProgramFileInvalid, program_export, program_import
+
+    live = segment_save(name="Live", conditions={"all": []})
+    EarnRuleFactory(name="Kept", segments=[live.pk])
+    rules_cache_clear()
+    data = program_export()
+    assert program_import(data=data).changed is False  # re-applying the export is a no-op
+    segment_archive(segment=live)
+    assert program_import(data=data).changed is False  # ids the rule already has are kept
+    data["rules"][0]["segments"] = [live.pk, 9999]
+    with pytest.raises(ProgramFileInvalid) as raised:
+        program_import(data=data)
+    assert [(error.path, error.message) for error in raised.value.errors] == [
+        ("rules[0].segments", "no saved segment with the id 9999 (or it is archived)"),
+    ]
+    assert EarnRule.objects.get().segments == [live.pk]
+    previous = segment_resolver()
+    segment_register(None)  # without analytics nothing can be told: the ids are taken
+    try:
+        program_import(data=data)
+    finally:
+        segment_register(previous)
+    assert EarnRule.objects.get().segments == [live.pk, 9999]

@@ -20,7 +20,7 @@ from loyalty.models import (
     Tier,
     TierChange,
 )
-from loyalty.segments import member_segments, members_segments, segment_register
+from loyalty.segments import member_segments, members_segments, segment_register, segment_resolver
 from loyalty.services.program import program_get
 from loyalty.services.purchases import LineInput, purchase_record, refund_record
 from loyalty.services.rules import SIMULATED_RULE_ID, active_rules, rule_delete, rule_save, rule_snapshot
@@ -339,7 +339,8 @@ def test_segments_come_from_the_registered_resolver_one_query_per_segment(django
     store = StoreFactory()
     inside, outside = MemberFactory(first_name="Ada"), MemberFactory(first_name="Bob")
     rule = make_rule(name="Ada's segment", segments=[11, 12])
-    assert record("P0", member=inside, store=store).points == 45  # no resolver: nobody is in a segment
+    assert record("P0", member=inside, store=store).points == 45  # no such segments: nobody is in them
+    previous = segment_resolver()
     segment_register(lambda segment_id: Member.objects.filter(first_name="Ada") if segment_id == 11 else None)
     try:
         with django_assert_num_queries(1):  # segment 12 is unknown: no query for it
@@ -350,7 +351,7 @@ def test_segments_come_from_the_registered_resolver_one_query_per_segment(django
         assert earning_simulate(store=store, purchased_at=T0, amount=Decimal("45.50"), member=inside).points == 55
         assert members_segments([inside.pk, outside.pk], [11, 12]) == {inside.pk: frozenset({11})}
     finally:
-        segment_register(None)
+        segment_register(previous)  # the app's own (analytics)
     assert rule.segments == [11, 12]
 
 

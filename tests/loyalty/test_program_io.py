@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from analytics.models import Segment
 from loyalty.models import ActionBonus, EarnRule, MemberTier, Program, Store, Tier
 from loyalty.services import program_io
 from loyalty.services.bonuses import action_bonuses_get
@@ -54,6 +55,8 @@ def configured():
     rule("3x on coffee beans", "multiplier", "3", categories=["coffee-beans"], mode="best_of_group", group="beans")
     rule("+50 on first purchase", "fixed", "50", first_purchase_only=True, tiers=[silver, gold])
     rule("Coffee stamp card", "stamps", "1200", stamps_needed=9, categories=["coffee"], skus=["ESP", "CAP"])
+    for pk in (2, 4):  # saved segments the rule names (an import refuses ids of no segment)
+        Segment.objects.create(pk=pk, name=f"Segment {pk}")
     rule(
         "Kraków mornings", "percent", "10", stores=[krk, waw], segments=[4, 2],
         starts_at=dt.datetime(2026, 3, 1, 0, 0, tzinfo=WARSAW), ends_at=dt.datetime(2026, 4, 1, tzinfo=WARSAW),

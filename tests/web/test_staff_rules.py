@@ -10,7 +10,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
+from analytics.models import Segment
 from loyalty.models import EarnRule, MemberTier, RuleUsage
 from loyalty.services.rules import active_rules
 from tests.factories import EarnRuleFactory, TierFactory
@@ -63,15 +65,30 @@ def test_schedule_is_entered_and_shown_in_the_programs_zone(users):
 
 
 def test_lists_are_entered_as_comma_separated_text_and_shown_back(users):
+    first, second = (Segment.objects.create(name=name) for name in ("Regulars", "Lapsed"))
     client = client_for(users["marketing"])
     client.post(reverse("staff:rule-create"), rule_data(
-        kind="per_unit", value="3", categories="coffee, tea,coffee", skus="BEANS-1KG", segments="4, 7",
+        kind="per_unit", value="3", categories="coffee, tea,coffee", skus="BEANS-1KG",
+        segments=f"{second.pk}, {first.pk}",
     ))
     rule = EarnRule.objects.get()
-    assert (rule.categories, rule.skus, rule.segments) == (["coffee", "tea"], ["BEANS-1KG"], [4, 7])
+    assert (rule.categories, rule.skus, rule.segments) == (["coffee", "tea"], ["BEANS-1KG"], [second.pk, first.pk])
     page = client.get(reverse("staff:rule-edit", kwargs={"pk": rule.pk})).content.decode()
     assert 'value="coffee, tea"' in page
-    assert 'value="4, 7"' in page
+    assert f'value="{second.pk}, {first.pk}"' in page
+
+
+def test_segment_ids_of_no_saved_segment_are_refused_by_name(users):
+    live = Segment.objects.create(name="Live")
+    archived = Segment.objects.create(name="Old", archived_at=timezone.now())
+    response = client_for(users["manager"]).post(
+        reverse("staff:rule-create"), rule_data(segments=f"{live.pk}, {archived.pk}, 9999"),
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["segments"] == [
+        f"{archived.pk}, 9999 are not ids of saved segments (or the segments are archived)."
+    ]
+    assert not EarnRule.objects.exists()
 
 
 def test_editing_keeps_the_status_and_saves_the_tiers(users):
@@ -94,7 +111,7 @@ def test_the_form_explains_its_fields(users):
     TierFactory(code="gold", name_en="Gold")
     page = client_for(users["manager"]).get(reverse("staff:rule-create")).content.decode()
     for text in ("The multiplier (2 doubles the base points)", "None ticked means every day",
-                 "None ticked means every member", "Segments come with the analytics pages",
+                 "None ticked means every member", "Ids of saved segments (Analytics, Segments)",
                  "time zone (Europe/Warsaw)", "The most points this rule gives in all"):
         assert text in page
     assert re.search(r'<input type="checkbox"[^>]* name="weekdays" value="5"', page)

@@ -16,6 +16,11 @@ Lists in a rule are sets: written sorted, without repeats. Times are ISO 8601
 with the offset (export writes the program's time zone); hours are the
 store's local ``"HH:MM"``.
 
+``segments`` are ids of saved segments (they are not in the file, and ids
+differ between databases): an id that a rule does not already have must name a
+saved segment that is not archived, unless no segment resolver is registered
+(``loyalty.segments``).
+
 ``reward`` (optional, ``null`` by default; export writes it only for a rule
 that has one) is the code of the reward a full stamp card gives a voucher for. It must name a reward the program has
 (``rules_plan``'s ``rewards``: by default the rewards in the database, read
@@ -34,6 +39,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from loyalty.models import EarnRule, Store, Tier
+from loyalty.segments import segments_unknown
 from loyalty.services.rules import rule_save, rules_cache_clear
 
 from .base import INVALID, Reader, SectionPlan, decimal_or_null, decimal_str, differences, time_str
@@ -183,7 +189,17 @@ def _rule_from_file(
     take("weekdays", read.integers(item.get("weekdays", []), path("weekdays"), minimum=0, maximum=6))
     take("hours_start", read.time(item.get("hours_start"), path("hours_start")))
     take("hours_end", read.time(item.get("hours_end"), path("hours_end")))
-    take("segments", read.integers(item.get("segments", []), path("segments"), minimum=1))
+    had_segments = set(rule.segments or ())
+    segment_ids = read.integers(item.get("segments", []), path("segments"), minimum=1)
+    take("segments", segment_ids)
+    # Segment ids differ between databases: a new one must name a saved segment
+    # here (ids the rule already has are kept, so re-applying a file stays a no-op).
+    unknown = sorted(segments_unknown(set(segment_ids) - had_segments)) if segment_ids is not INVALID else []
+    if unknown:
+        read.error(path("segments"), _("no saved segment with the id %(ids)s (or it is archived)") % {
+            "ids": ", ".join(str(segment_id) for segment_id in unknown),
+        })
+        bad.append("segments")
     take("categories", read.strings(item.get("categories", []), path("categories")))
     take("skus", read.strings(item.get("skus", []), path("skus")))
     take("min_spend", read.decimal(item.get("min_spend"), path("min_spend"), null=True))
