@@ -5,8 +5,9 @@ namespace (``loyalty.urls.staff`` adds these patterns), so their names read
 
 from django.urls import path
 
-from analytics.views import exports
+from analytics.views import dashboard, exports
 
 urlpatterns: list = [
+    path("analytics/", dashboard.AnalyticsDashboardView.as_view(), name="analytics"),
     path("analytics/exports/", exports.ExportsView.as_view(), name="exports"),
 ]

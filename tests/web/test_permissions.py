@@ -63,6 +63,7 @@ PAGES = [
     ("staff:charities", {}, STAFF_PAGE),
     ("staff:charity-create", {}, STAFF_PAGE),
     ("staff:charity-edit", {"code": "charity"}, STAFF_PAGE),
+    ("staff:analytics", {}, STAFF_PAGE),
     ("staff:exports", {}, STAFF_PAGE),
     ("till:search", {}, TILL_PAGE),
     ("till:member", {"card": "card"}, TILL_PAGE),
