@@ -215,3 +215,198 @@ def test_baseline_replay_equals_the_ledger(busy_history):
     assert LedgerEntry.objects.filter(kind=LedgerEntry.Kind.EXPIRE).exists()
     assert result.purchases == 15 and result.refunds == 3
 
+
+
+def test_baseline_replay_reads_in_batches_and_gives_the_same(busy_history):
+    one = whatif_replay(Scenario(expiry_months=6), end=END).as_data()
+    small = whatif_replay(Scenario(expiry_months=6), end=END, batch_members=2).as_data()
+    for data in (one, small):
+        data.pop("seconds")
+    assert one == small
+
+
+# -- hand-worked changes ------------------------------------------------------------------
+
+
+@pytest.fixture
+def plain(db):
+    """1 point per 1.00, a point worth 0.01, available at once, lots expire after 24 months."""
+    ProgramFactory(timezone="Europe/Warsaw", return_window_days=0, expiry_months=24)
+    return History(StoreFactory(code="WAW", timezone="Europe/Warsaw"))
+
+
+def test_doubling_the_earn_rate_doubles_the_base_points(plain):
+    member = MemberFactory(enrolled_at=at(2024, 1, 1))
+    for when, amount in ((at(2025, 3, 3), "10.00"), (at(2025, 6, 3), "25.00"), (at(2025, 9, 3), "40.00")):
+        plain.buy(member, when, amount)
+    result = whatif_replay(Scenario(earn_rate=Decimal("2")), end=END)
+    # 10 + 25 + 40 = 75 at 1 point per 1.00; 20 + 50 + 80 = 150 at 2.
+    assert (result.actual.points_base, result.scenario.points_base) == (75, 150)
+    assert (result.actual.points_earned, result.scenario.points_earned) == (75, 150)
+    # Nothing redeemed or expired: the liability doubles too, 0.75 -> 1.50.
+    assert (result.actual.liability, result.scenario.liability) == (Decimal("0.75"), Decimal("1.50"))
+    assert result.purchases_changed == 3
+
+
+def test_the_earn_rate_rounds_down_per_purchase(plain):
+    member = MemberFactory(enrolled_at=at(2024, 1, 1))
+    plain.buy(member, at(2025, 3, 3), "10.50")
+    result = whatif_replay(Scenario(earn_rate=Decimal("1.5")), end=END)
+    # floor(10.50 x 1) = 10; floor(10.50 x 1.5) = floor(15.75) = 15.
+    assert (result.actual.points_base, result.scenario.points_base) == (10, 15)
+
+
+def test_a_shorter_expiry_raises_breakage(plain):
+    member = MemberFactory(enrolled_at=at(2024, 1, 1))
+    plain.buy(member, at(2025, 2, 10), "100.00")
+    plain.buy(member, at(2025, 10, 10), "50.00")
+    result = whatif_replay(Scenario(expiry_months=6), end=END)
+    # 24 months: nothing expires in 2025; earned 150, breakage 0, 150 points outstanding.
+    assert (result.actual.points_expired, result.actual.breakage_rate) == (0, 0.0)
+    # 6 months: the February lot (100) expires on 2025-08-10, the October one on 2026-04-10 (after).
+    assert result.scenario.points_expired == 100
+    assert result.scenario.breakage_rate == pytest.approx(100 / 150)
+    assert result.scenario.points_outstanding == 50
+    assert result.scenario.liability == Decimal("0.50")
+    # Earning is the same: the change is only when points expire.
+    assert result.purchases_changed == 0
+
+
+def test_a_shorter_expiry_takes_redemptions_from_the_oldest_lots_first(plain):
+    member = MemberFactory(enrolled_at=at(2024, 1, 1))
+    reward = RewardFactory(points_cost=60)
+    plain.buy(member, at(2025, 2, 10), "100.00")
+    reward_redeem(member=member, reward=reward, idempotency_key="r", channel="portal", now=at(2025, 3, 1))
+    result = whatif_replay(Scenario(expiry_months=6), end=END)
+    # The redemption took 60 of the February lot: 40 are left to expire in August.
+    assert (result.scenario.points_redeemed, result.scenario.points_expired) == (60, 40)
+    assert result.scenario.breakage_rate == pytest.approx(40 / 100)
+
+
+def test_redemptions_are_capped_by_the_replayed_balance(plain):
+    member = MemberFactory(enrolled_at=at(2024, 1, 1))
+    reward = RewardFactory(points_cost=100)
+    plain.buy(member, at(2025, 2, 10), "150.00")
+    reward_redeem(member=member, reward=reward, idempotency_key="r", channel="portal", now=at(2025, 3, 1))
+    result = whatif_replay(Scenario(earn_rate=Decimal("0.5")), end=END)
+    # At 0.5 the purchase gives 75: the 100-point redemption can take only 75.
+    assert (result.actual.points_redeemed, result.scenario.points_redeemed) == (100, 75)
+    assert (result.actual.points_outstanding, result.scenario.points_outstanding) == (50, 0)
+
+
+def test_changing_a_rule_changes_only_the_purchases_it_matches(plain):
+    rule = EarnRuleFactory(name="Beans x3", kind="multiplier", value=Decimal("3"), categories=["beans"])
+    rules_cache_clear()
+    member = MemberFactory(enrolled_at=at(2024, 1, 1))
+    beans = [LineInput(sku="B1", category="beans", amount=Decimal("20.00")),
+             LineInput(sku="C1", category="cups", amount=Decimal("30.00"))]
+    plain.buy(member, at(2025, 4, 1), "50.00", beans)
+    plain.buy(member, at(2025, 4, 2), "30.00", [LineInput(sku="C1", category="cups", amount=Decimal("30.00"))])
+    result = whatif_replay(
+        scenario_from_data({"rule": {"action": "change", "id": rule.pk, "fields": {"value": "4"}}}), end=END
+    )
+    # Beans purchase: base 50 + floor(20 x 1) x (3 - 1) = 40 -> 90; with x4: 20 x 3 = 60 -> 110.
+    # The cups purchase: base 30 either way.
+    assert (result.actual.points_rules, result.scenario.points_rules) == (40, 60)
+    assert (result.actual.points_earned, result.scenario.points_earned) == (120, 140)
+    assert result.purchases_changed == 1
+    rule.refresh_from_db()
+    assert rule.value == Decimal("3")  # the rule itself is untouched
+
+
+def test_removing_and_adding_rules(plain):
+    rule = EarnRuleFactory(name="Every purchase +10", kind="fixed", value=Decimal("10"))
+    rules_cache_clear()
+    member = MemberFactory(enrolled_at=at(2024, 1, 1))
+    plain.buy(member, at(2025, 4, 1), "50.00")
+    plain.buy(member, at(2025, 4, 5), "30.00")  # a Saturday
+    removed = whatif_replay(scenario_from_data({"rule": {"action": "remove", "id": rule.pk}}), end=END)
+    assert (removed.actual.points_earned, removed.scenario.points_earned) == (100, 80)
+    added = whatif_replay(scenario_from_data({"rule": {"action": "add", "fields": {
+        "name": "Weekend x2", "kind": "multiplier", "value": "2", "weekdays": [5, 6]}}}), end=END)
+    # Only the Saturday purchase doubles its base: +30.
+    assert (added.actual.points_earned, added.scenario.points_earned) == (100, 130)
+    assert added.purchases_changed == 1
+    assert EarnRule.objects.count() == 1
+
+
+def test_a_lower_tier_threshold_moves_the_tier_mix(plain):
+    silver = TierFactory(code="silver", rank=1, threshold=Decimal("500"), multiplier=Decimal("2"))
+    tiers_cache_clear()
+    low, high = MemberFactory(enrolled_at=at(2024, 1, 1)), MemberFactory(enrolled_at=at(2024, 1, 1))
+    MemberFactory(enrolled_at=at(2024, 1, 1))  # bought nothing: no tier either way
+    plain.buy(low, at(2025, 3, 1), "300.00")
+    plain.buy(low, at(2025, 4, 1), "100.00")
+    plain.buy(high, at(2025, 3, 1), "600.00")
+    result = whatif_replay(scenario_from_data({"tier_thresholds": {str(silver.pk): "250"}}), end=END)
+    assert result.ledger.tier_mix == {"silver": 1, "": 2}
+    assert result.actual.tier_mix == {"silver": 1, "": 2}
+    assert result.scenario.tier_mix == {"silver": 2, "": 1}
+    # At 250, low is silver after the 300.00 purchase, so the 100.00 one earns 100 + 100 (x2).
+    assert (result.actual.points_tier, result.scenario.points_tier) == (0, 100)
+
+
+# -- nothing is written ------------------------------------------------------------------
+
+
+def _state():
+    return {
+        model.__name__: list(model.objects.order_by("pk").values_list())
+        for model in (LedgerEntry, PointsLot, PointsAccount, Purchase, Refund, TierChange, MemberTier, StampCard,
+                      RuleUsage, EarnRule)
+    }
+
+
+def test_a_replay_writes_nothing(busy_history):
+    rule = EarnRule.objects.get(name="Beans x3")
+    scenario = scenario_from_data({
+        "earn_rate": "1.5", "expiry_months": 3, "tier_thresholds": {},
+        "rule": {"action": "change", "id": rule.pk, "fields": {"value": "5", "member_cap": "30"}},
+    })
+    before = _state()
+    with CaptureQueriesContext(connection) as queries:
+        whatif_replay(scenario, end=END)
+    assert _state() == before
+    writes = [q["sql"] for q in queries.captured_queries
+              if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert writes == []
+
+
+# -- bad input names the field ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("data", "key", "label"), [
+    ({"earn_rate": "abc"}, "earn_rate", "Earn rate"),
+    ({"earn_rate": "-1"}, "earn_rate", "Earn rate"),
+    ({"point_value": "0.123456"}, "point_value", "Point value"),
+    ({"expiry_months": "0"}, "expiry_months", "Expiry (months)"),
+    ({"expiry_months": "soon"}, "expiry_months", "Expiry (months)"),
+    ({"rule": {"action": "explode"}}, "rule", "Earning rule"),
+    ({"rule": {"action": "remove", "id": 999}}, "rule", "Earning rule"),
+    ({"rule": {"action": "add", "fields": {"name": "x", "kind": "multiplier", "value": "0.5"}}},
+     "rule.value", "Value"),
+    ({"rule": {"action": "add", "fields": {"kind": "fixed", "value": "5"}}}, "rule.name", "Name"),
+    ({}, "__all__", "changes nothing"),
+])
+def test_a_bad_scenario_names_the_field(plain, data, key, label):
+    with pytest.raises(ValidationError) as raised:
+        scenario_from_data(data)
+    errors = raised.value.message_dict
+    assert key in errors, errors
+    assert label in " ".join(errors[key])
+
+
+def test_tier_thresholds_must_keep_their_order(plain):
+    TierFactory(code="silver", rank=1, threshold=Decimal("500"))
+    gold = TierFactory(code="gold", rank=2, threshold=Decimal("1500"))
+    with pytest.raises(ValidationError) as raised:
+        scenario_from_data({"tier_thresholds": {str(gold.pk): "400"}})
+    assert "gold (400) must need more than silver (500.00)" in raised.value.message_dict["tier_thresholds"][0]
+
+
+def test_a_scenario_survives_its_json(plain):
+    rule = EarnRuleFactory(kind="fixed", value=Decimal("10"))
+    data = {"earn_rate": "1.25", "point_value": "0.02", "expiry_months": "never",
+            "rule": {"action": "change", "id": rule.pk, "fields": {"value": "15"}}}
+    scenario = scenario_from_data(data)
+    assert scenario_from_data(scenario.as_data()) == scenario
