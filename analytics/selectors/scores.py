@@ -8,6 +8,7 @@ from django.db.models import Count, QuerySet
 
 from analytics.models import MemberScore, RfmGroup, ScoreRun
 from analytics.rfm import SCORES
+from loyalty.models import Store
 from members.models import Member
 
 
@@ -24,14 +25,14 @@ class RfmGrid:
         return sum(self.cells.values())
 
 
-def _scores(store=None) -> QuerySet[MemberScore]:
+def _scores(store: Store | int | None = None) -> QuerySet[MemberScore]:
     scores = MemberScore.objects.exclude(member__status=Member.Status.DELETED)
     if store is not None:
         scores = scores.filter(member__enrollment_store=getattr(store, "pk", store))
     return scores
 
 
-def rfm_grid(store=None) -> RfmGrid:
+def rfm_grid(store: Store | int | None = None) -> RfmGrid:
     """The RFM grid of the last scoring run: members per (r_score, f_score) and per
     group, of the members enrolled at ``store`` (a Store or its pk) when given, as
     the KPIs scope members. Two aggregate queries."""

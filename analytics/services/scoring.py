@@ -42,7 +42,7 @@ from django.utils import timezone
 from analytics.clv import bgnbd_fit, gamma_gamma_fit
 from analytics.clv_data import HORIZON_DAYS, clv_predict, clv_summary_rows
 from analytics.models import MemberScore, RfmGroup, ScoreRun
-from analytics.rfm import RFM_GROUPS, WINDOW_DAYS, fm_score, rfm_as_of_bounds, rfm_compute
+from analytics.rfm import RFM_GROUPS, WINDOW_DAYS, RfmScores, fm_score, rfm_as_of_bounds, rfm_compute
 from loyalty.services.program import program_get
 from members.models import Member
 
@@ -139,7 +139,7 @@ class _Clv:
         }
 
 
-def _scores_write(*, run: ScoreRun, rfm, clv: _Clv) -> tuple[int, Counter, int]:
+def _scores_write(*, run: ScoreRun, rfm: RfmScores, clv: _Clv) -> tuple[int, Counter, int]:
     """Upsert every non-deleted member's score for ``run``; delete the others.
     Returns (rows written, members per group, rows deleted). Needs a transaction."""
     written, groups = 0, Counter()
