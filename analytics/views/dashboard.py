@@ -191,7 +191,7 @@ class ChartView:
 
     series: Series
     payload: dict | None  # None for a series shown as a table only
-    table_header: list[str]
+    table_header: list[tuple[str, bool]]  # (name, numeric: aligned right)
     table_rows: list[tuple[str, list[dict]]]
     csv_url: str
     dom_id: str = field(init=False)
@@ -223,7 +223,9 @@ def chart_view(series: Series, *, currency: str, query: str) -> ChartView:
         cells = []
         for dataset in series.datasets:
             value = dataset.values[index]
-            cell = {"text": format_value(value, dataset.kind, currency), "value": value}
+            cell = {
+                "text": format_value(value, dataset.kind, currency), "value": value, "numeric": dataset.kind != TEXT,
+            }
             if series.chart == "grid":
                 step = 0 if not value or top <= 0 else min(len(HEAT) - 1, 1 + int(float(value) / top * (len(HEAT) - 1)))
                 cell["background"], cell["color"] = HEAT[step]
@@ -243,8 +245,11 @@ def chart_view(series: Series, *, currency: str, query: str) -> ChartView:
             "palette": PALETTE,
         }
     separator = "&" if query else ""
+    header = series.header()
+    columns = [(header[0], False)]
+    columns += [(name, dataset.kind != TEXT) for name, dataset in zip(header[1:], series.datasets, strict=True)]
     return ChartView(
-        series=series, payload=payload, table_header=series.header(), table_rows=rows,
+        series=series, payload=payload, table_header=columns, table_rows=rows,
         csv_url=f"?{query}{separator}table={series.key}",
     )
 
