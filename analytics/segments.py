@@ -77,7 +77,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from analytics.kpis import NET_AMOUNT, KpiScope, counted_purchases
+from analytics.kpis import NET_AMOUNT, counted_purchases
 from analytics.models import MemberScore, RfmGroup, Segment
 from loyalty.models import MemberTier, Store, Tier
 from members.models import Member
@@ -92,15 +92,8 @@ MONTHS = [
 ]
 CHANNELS = [("email", _("email")), ("sms", _("SMS"))]
 
-# Every store, all time: what ``counted_purchases`` needs to count every purchase.
-_ALL_TIME = KpiScope(
-    start=dt.date.min, end=dt.date.max,
-    start_at=dt.datetime.min.replace(tzinfo=dt.UTC), end_at=dt.datetime.max.replace(tzinfo=dt.UTC), store=None,
-)
-
-
 def _purchases():
-    return counted_purchases(_ALL_TIME)
+    return counted_purchases()
 
 
 # -- the language ---------------------------------------------------------------------------

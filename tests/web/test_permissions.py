@@ -7,6 +7,7 @@ import pytest
 from django.urls import get_resolver, reverse
 from django.utils import timezone
 
+from analytics.models import Segment
 from loyalty.models import LedgerEntry
 from loyalty.services.ledger import points_credit
 from loyalty.services.purchases import refund_record
@@ -65,6 +66,14 @@ PAGES = [
     ("staff:charity-edit", {"code": "charity"}, STAFF_PAGE),
     ("staff:analytics", {}, STAFF_PAGE),
     ("staff:exports", {}, STAFF_PAGE),
+    ("staff:what-if", {}, STAFF_PAGE),
+    ("staff:what-if-detail", {"pk": "simulation"}, STAFF_PAGE),
+    ("staff:what-if-csv", {"pk": "simulation"}, STAFF_PAGE),
+    ("staff:segments", {}, STAFF_PAGE),
+    ("staff:segment-create", {}, STAFF_PAGE),
+    ("staff:segment-edit", {"pk": "segment"}, STAFF_PAGE),
+    ("staff:segment-members", {"pk": "segment"}, STAFF_PAGE),
+    ("staff:segment-export", {"pk": "segment"}, STAFF_PAGE),
     ("till:search", {}, TILL_PAGE),
     ("till:member", {"card": "card"}, TILL_PAGE),
     ("till:purchase-done", {"card": "card", "pk": "purchase"}, TILL_PAGE),
@@ -127,7 +136,19 @@ def world(users, member, store, other_store):
         "refund": refund.pk, "rule": rule.pk, "tier": tier.pk, "vip_fee": fee.pk,
         "reward": reward.code, "voucher": voucher.code, "campaign": campaign.pk, "till_voucher": till_voucher.code,
         "partner": partner.code, "charity": charity.code,
+        "simulation": simulation_done().pk,
+        "segment": Segment.objects.create(name="Everyone", conditions={"all": []}).pk,
     }
+
+
+
+def simulation_done():
+    """A what-if simulation run to the end (its page shows the comparison, its CSV downloads)."""
+    from analytics.models import Simulation
+    from analytics.services.whatif import simulation_run
+
+    simulation = Simulation.objects.create(scenario={"earn_rate": "2"})
+    return simulation_run(simulation_id=simulation.pk)
 
 
 # Routes not in PAGES, and where their access is tested instead.
@@ -151,6 +172,8 @@ POST_ONLY = {
     "staff:member-vip-fee": "tests/web/test_staff_tiers.py::test_only_owner_and_manager_record_a_fee",
     "staff:reward-archive": "tests/web/test_staff_catalog.py::test_only_staff_archive_and_restore_rewards",
     "staff:reward-restore": "tests/web/test_staff_catalog.py::test_only_staff_archive_and_restore_rewards",
+    "staff:segment-count": "tests/web/test_staff_segments.py::test_only_staff_count_and_archive",
+    "staff:segment-archive": "tests/web/test_staff_segments.py::test_only_staff_count_and_archive",
 }
 PUBLIC = {
     "me:manifest": "the web-app manifest: browsers fetch it without cookies; nothing personal",

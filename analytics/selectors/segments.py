@@ -1,0 +1,106 @@
+"""Reads for the segment pages: the list with member counts, a segment's
+members a page at a time, and its CSV export.
+
+Purchase figures follow ``analytics.kpis`` (fully refunded purchases count
+nowhere, amounts are net of refunds). The member list computes them per
+member shown (correlated subqueries, evaluated for the page's rows only);
+the export reads every member of the segment in one grouped query through a
+server-side cursor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+
+from django.db.models import Count, DecimalField, F, Max, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
+
+from analytics.cache import analytics_cached
+from analytics.kpis import NET_AMOUNT, counted_purchase_q, counted_purchases, net_amount
+from analytics.models import RfmGroup, Segment
+from analytics.segments import segment_counts, segment_queryset
+from members.models import Member
+
+CHUNK = 2000
+MONEY = DecimalField(max_digits=14, decimal_places=2)
+
+
+def segment_list_for_staff(*, archived: bool = False) -> QuerySet[Segment]:
+    segments = Segment.objects.filter(archived_at__isnull=not archived)
+    return segments.order_by("name", "pk")
+
+
+def segment_counts_cached(segments: Sequence[Segment]) -> dict[int, int]:
+    """``segment_counts`` of a page of segments, one query, cached under the data's
+    version (``analytics.cache``) and each segment's last change."""
+    segments = list(segments)
+    if not segments:
+        return {}
+    parts = tuple((segment.pk, segment.updated_at.isoformat()) for segment in segments)
+    return analytics_cached("segment-counts", parts, lambda: segment_counts(segments))
+
+
+def segment_member_list(segment: Segment) -> QuerySet[Member]:
+    """The segment's members by name, each with ``last_purchase_at``, ``net_spend``,
+    ``tier_now`` (a tier id) and ``rfm_group_now``; one query a page."""
+    purchases = counted_purchases().filter(member=OuterRef("pk"))
+    return (
+        segment_queryset(segment.conditions)
+        .annotate(
+            last_purchase_at=Subquery(purchases.order_by("-purchased_at").values("purchased_at")[:1]),
+            net_spend=Coalesce(
+                Subquery(purchases.order_by().values("member").annotate(total=Sum(NET_AMOUNT)).values("total")),
+                Decimal("0"), output_field=MONEY,
+            ),
+            tier_now=F("tier_status__tier_id"),
+            rfm_group_now=F("score__rfm_group"),
+        )
+        .order_by("last_name", "first_name", "pk")
+    )
+
+
+def rfm_label(value: str | None) -> str:
+    return str(RfmGroup(value).label) if value in RfmGroup.values else ""
+
+
+# -- the export --------------------------------------------------------------------------------
+
+
+def segment_export_header() -> list[str]:
+    return [
+        _("card number"), _("first name"), _("last name"), _("email"), _("phone"), _("marketing consent"),
+        _("SMS consent"), _("enrolled at"), _("enrollment store"), _("tier"), _("last purchase date"),
+        _("purchases"), _("net spend"), _("RFM group"),
+    ]
+
+
+def segment_export_rows(segment: Segment, *, tz: dt.tzinfo) -> Iterator[Sequence[object]]:
+    """Every member of the segment, by card number: one query (members grouped
+    with their purchases, the only multi-valued relation), read ``CHUNK`` rows
+    at a time."""
+    counted = counted_purchase_q("purchases__")
+    rows = (
+        segment_queryset(segment.conditions)
+        .annotate(
+            last_purchase_at=Max("purchases__purchased_at", filter=counted),
+            purchase_count=Count("purchases", filter=counted),
+            net_spend=Coalesce(Sum(net_amount("purchases__"), filter=counted), Decimal("0"), output_field=MONEY),
+        )
+        .order_by("card_number")
+        .values_list(
+            "card_number", "first_name", "last_name", "email", "phone", "marketing_consent", "sms_consent",
+            "enrolled_at", "enrollment_store__code", "tier_status__tier__code", "last_purchase_at",
+            "purchase_count", "net_spend", "score__rfm_group",
+        )
+    )
+    for (card, first, last, email, phone, marketing, sms, enrolled_at, store, tier, last_purchase_at, count,
+         spend, group) in rows.iterator(chunk_size=CHUNK):
+        yield (
+            card, first, last, email, "" if phone is None else str(phone), "yes" if marketing else "no",
+            "yes" if sms else "no", enrolled_at.astimezone(tz).isoformat(), store or "", tier or "",
+            "" if last_purchase_at is None else last_purchase_at.astimezone(tz).date().isoformat(), count,
+            f"{spend:.2f}", group or "",
+        )
