@@ -3,6 +3,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from analytics.services.scoring import members_score
 from loyalty.demo import LOGINS, demo_data_load
 from members.demo import demo_feedback_load
 from members.exceptions import LoyaltyError
@@ -16,7 +17,8 @@ class Command(BaseCommand):
         "demo logins, members and a year of purchases with their lines, deterministic from the "
         "seed; members are then put on the tier their spend reaches; and a rewards catalog (every "
         "kind, a charity, a partner reward's codes); and members' ratings of the program. Running "
-        "it again changes nothing and prints the logins."
+        "it again adds nothing and prints the logins. Each run then scores the members (RFM and "
+        "CLV) as the nightly task does."
     )
 
     def add_arguments(self, parser):
@@ -66,6 +68,10 @@ class Command(BaseCommand):
         feedback = demo_feedback_load(seed=seed)
         if feedback.ratings:
             self.stdout.write(_("Feedback: %(ratings)d program ratings added.") % {"ratings": feedback.ratings})
+        # The nightly scoring, once now, so the RFM grid, segments and CLV have figures from the start.
+        run = members_score()
+        if run is not None:
+            self.stdout.write(_("Scores: %(members)d members scored (RFM and CLV).") % {"members": run.members_scored})
         self.stdout.write(_("Demo logins (email / password):"))
         for login in LOGINS:
             self.stdout.write(f"  {login.email} / {login.password}   ({login.what})")
