@@ -32,22 +32,22 @@ What each chart counts (the README says the same to staff)
 - ``tiers``: the members counted in ``members_total`` by their current tier
   (``MemberTier``; members without one, or with none, in the "No tier" row):
   tiers are kept as they stand, not as a history.
-- ``rfm``: the RFM grid of ``analytics.selectors.scores.rfm_grid`` when that
-  module exists (see ``RFM_GRID_HOOK``).
+- ``rfm``: the RFM grid of the last finished scoring run
+  (``analytics.selectors.scores.rfm_grid``): members per R and F score, the
+  named groups in ``extra``. It describes the run's ``as_of``, not the period.
 - ``nps``: NPS of the feedback given in the bucket and the number of answers.
 - ``comments``: the latest feedback of the period with a comment: date, score,
   comment and the member's first name only.
 
 Store scoping is the KPIs' (``analytics.kpis`` "Store scoping"). The queries
 do not depend on the number of buckets or members: ``dashboard_series`` makes
-``DASHBOARD_QUERIES`` queries (plus the RFM grid's own).
+``DASHBOARD_QUERIES`` queries.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -74,6 +74,8 @@ from analytics.kpis import (
     liability_entries,
     nps_score,
 )
+from analytics.rfm import SCORES
+from analytics.selectors.scores import rfm_grid, score_run_latest
 from loyalty.models import LedgerEntry, PointsLot, Program, Tier
 
 Number = int | float | Decimal | None
@@ -515,33 +517,48 @@ def recent_comments(scope: KpiScope, limit: int = 10) -> Series:
 
 # -- the dashboard ----------------------------------------------------------------
 
-# The RFM grid comes from ``analytics.selectors.scores.rfm_grid(scope) -> Series`` (another
-# helper's module). ``dashboard_series`` puts it in the page's order, between the tiers and
-# NPS, when that module defines it; the dashboard may also pass its own ``rfm_grid=``.
-RFM_GRID_HOOK = "analytics.selectors.scores.rfm_grid"
-DASHBOARD_QUERIES = 9  # members 1, purchases 1, points 1, liability 1, ageing 1, tiers 2, NPS 1, comments 1
+def rfm_series(scope: KpiScope) -> Series:
+    """The RFM grid of the last finished scoring run (``analytics.selectors.scores.rfm_grid``)
+    as a table: one row per R score (5, the most recent, first), one column per F score,
+    members in each cell; the named groups and the run's ``as_of`` in ``extra``. Scores are
+    those of the last run, whatever the period; the store scopes members as the KPIs do.
+    Three queries (the cells, the groups, the run)."""
+    grid = rfm_grid(scope.store)
+    run = score_run_latest()
+    recency = sorted(SCORES, reverse=True)
+    return Series(
+        key="rfm",
+        title=gettext("RFM grid"),
+        label_header=gettext("Recency score (R)"),
+        labels=[str(r) for r in recency],
+        datasets=[
+            Dataset(gettext("Frequency %(score)d") % {"score": f}, [grid.cells[(r, f)] for r in recency])
+            for f in SCORES
+        ],
+        chart="grid",
+        note=gettext("Members by recency and frequency score (5 is the most recent, the most frequent), "
+                     "from the last nightly scoring."),
+        extra={
+            "x_axis": gettext("Frequency score (F)"),
+            "y_axis": gettext("Recency score (R)"),
+            "groups": [[str(group.label), count] for group, count in grid.groups.items()],
+            "scored": grid.scored,
+            "as_of": run.as_of.astimezone(_tz(scope)).isoformat() if run is not None else None,  # local
+        },
+    )
 
 
-def _rfm_grid_default() -> Callable[[KpiScope], Series] | None:
-    module, name = RFM_GRID_HOOK.rsplit(".", 1)
-    if importlib.util.find_spec(module) is None:
-        return None
-    return getattr(importlib.import_module(module), name, None)
+# members 1, purchases 1, points 1, liability 1, ageing 1, tiers 2, RFM 3, NPS 1, comments 1
+DASHBOARD_QUERIES = 12
 
 
-def dashboard_series(
-    scope: KpiScope,
-    program: Program,
-    *,
-    rfm_grid: Callable[[KpiScope], Series] | None = None,
-    now: dt.datetime | None = None,
-) -> dict[str, Series]:
+def dashboard_series(scope: KpiScope, program: Program, *, now: dt.datetime | None = None) -> dict[str, Series]:
     """Every chart of the dashboard, by key, in the page's order: members, purchases,
-    points, liability, liability-ageing, tiers, rfm (when a grid is known), nps,
-    comments. ``DASHBOARD_QUERIES`` queries whatever the number of buckets or members
-    (the purchases' query serves both the members' and the purchases' charts), plus
-    the RFM grid's own. Reads only; titles are translated in the active language, so
-    a cache of the result must be keyed by language too.
+    points, liability, liability-ageing, tiers, rfm, nps, comments.
+    ``DASHBOARD_QUERIES`` queries whatever the number of buckets or members (the
+    purchases' query serves both the members' and the purchases' charts). Reads only;
+    titles are translated in the active language, so a cache of the result must be
+    keyed by language too.
     """
     axis = _Axis(scope)
     purchase_rows = _purchase_rows(axis)
@@ -552,9 +569,8 @@ def dashboard_series(
         _liability_from(axis, _liability_rows(axis), program),
         liability_ageing(scope, program, now=now),
         tier_distribution(scope),
+        rfm_series(scope),
+        _nps_from(axis, _feedback_rows(axis)),
+        recent_comments(scope),
     ]
-    grid = rfm_grid or _rfm_grid_default()
-    if grid is not None:
-        series.append(grid(scope))
-    series += [_nps_from(axis, _feedback_rows(axis)), recent_comments(scope)]
     return {item.key: item for item in series}
