@@ -35,8 +35,6 @@ from analytics.cache import analytics_cached, data_version
 from analytics.csv_export import csv_response
 from analytics.forms.dashboard import DashboardPeriodForm, Period
 from analytics.kpis import KPI_NAMES, KpiReport, KpiScope, kpi_scope, kpis_compute
-from analytics.rfm import SCORES
-from analytics.selectors.scores import RfmGrid, rfm_grid
 from analytics.selectors.series import Dataset, Series, dashboard_series
 from loyalty.currencies import money_format
 from loyalty.models import Program
@@ -263,46 +261,29 @@ class Figures:
     series: dict[str, Series]  # every chart and table below the KPIs, in the page's order
 
 
-def rfm_grid_series(grid: RfmGrid) -> Series:
-    """The RFM grid as a ``Series`` drawn as a heat-map table: a row per recency
-    score (5, the most recent, first), a column per frequency score."""
+def rfm_groups_series(grid: Series) -> Series:
+    """Members per named RFM group (``extra["groups"]`` of the RFM grid), as a bar chart."""
+    groups = grid.extra.get("groups") or []
     return Series(
-        key="rfm",
-        title=gettext("RFM grid: members by recency and frequency score"),
-        label_header=gettext("Recency score"),
-        labels=[gettext("Recency %(score)d") % {"score": r} for r in reversed(SCORES)],
-        datasets=[
-            Dataset(gettext("Frequency %(score)d") % {"score": f}, [grid.cells[(r, f)] for r in reversed(SCORES)])
-            for f in SCORES
-        ],
-        chart="grid",
-        note=gettext("From the latest scoring run; 5 is the most recent or most frequent fifth of the members."),
-    )
-
-
-def rfm_groups_series(grid: RfmGrid) -> Series:
-    """Members per named RFM group, every group present."""
-    return Series(
-        key="rfm-groups",
+        key=f"{grid.key}-groups",
         title=gettext("Members by RFM group"),
         label_header=gettext("Group"),
-        labels=[str(group.label) for group in grid.groups],
-        datasets=[Dataset(gettext("Members"), list(grid.groups.values()))],
+        labels=[str(label) for label, _count in groups],
+        datasets=[Dataset(gettext("Members"), [count for _label, count in groups])],
         chart="bar",
-        note=gettext("The named groups of the latest scoring run."),
+        note=gettext("The named groups of the last nightly scoring; the README lists which scores make each group."),
     )
 
 
 def all_series(scope: KpiScope, program: Program) -> dict[str, Series]:
-    """The series of ``dashboard_series`` with the RFM grid of the stored scores, and
-    the members per RFM group right after it."""
-    grid = rfm_grid(store=scope.store)
-    found = dashboard_series(scope, program, rfm_grid=lambda _scope: rfm_grid_series(grid))
+    """The series of ``dashboard_series``, in its order, with the members per RFM group
+    right after the RFM grid."""
     ordered: dict[str, Series] = {}
-    for key, item in found.items():
+    for key, item in dashboard_series(scope, program).items():
         ordered[key] = item
-        if key == "rfm":
-            ordered["rfm-groups"] = rfm_groups_series(grid)
+        if item.chart == "grid" and item.extra.get("groups"):
+            groups = rfm_groups_series(item)
+            ordered[groups.key] = groups
     return ordered
 
 
