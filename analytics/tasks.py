@@ -17,3 +17,14 @@ def score_members(*, as_of: str | None = None) -> int | None:
 
     run = members_score(as_of=None if as_of is None else dt.date.fromisoformat(as_of))
     return None if run is None else run.pk
+
+
+@shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
+def run_simulation(*, simulation_id: int) -> str | None:
+    """Run a queued what-if simulation (``analytics.services.whatif.simulation_run``);
+    its status afterwards. A replay of 100,000 members takes minutes: hence the
+    hour's limit (the default is 300 s)."""
+    from analytics.services.whatif import simulation_run
+
+    simulation = simulation_run(simulation_id=simulation_id)
+    return None if simulation is None else simulation.status
