@@ -52,6 +52,15 @@ CLV seam
 from ``analytics.clv``. ``clv=`` takes a callable of ``scope: KpiScope``
 returning a ``ClvSummary``: by default ``clv_from_model``, which fits the
 model at the period's end; ``clv_none`` leaves them ``None``.
+
+Cost (``bench/bench_analytics.py``, 100,000 members, 2 million purchases): a
+fit is most of a period's time (its summary query and the two maximum
+likelihood fits, several seconds), the other KPIs together under two seconds.
+So ``clv_from_model`` keeps each fit in the analytics cache per period end
+and store (``analytics.cache``: a new purchase, refund or entry makes the next
+fit fresh), which the previous period of one page and the current period of
+another share; and ``kpis_compute(previous_clv=False)`` (``manage.py kpis``)
+leaves the previous period's CLV figures out, since BRIEF.md's JSON has none.
 """
 
 from __future__ import annotations
@@ -61,7 +70,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, Sum
+from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import Coalesce
 
 from loyalty.models import LedgerEntry, Program, Purchase, Store
@@ -143,9 +152,13 @@ def clv_none(scope: KpiScope) -> ClvSummary:
 def clv_from_model(scope: KpiScope) -> ClvSummary:
     """BG/NBD and Gamma-Gamma fitted at the period's end (``analytics.clv_data.clv_fit``),
     as the KPI table gives them; ``None`` where the model has no data."""
+    from analytics.cache import analytics_cached
     from analytics.clv_data import clv_fit  # scipy is imported only when a period is computed
 
-    fit = clv_fit(end=scope.end_at, store=scope.store)
+    store_id = scope.store.pk if scope.store is not None else None
+    fit = analytics_cached(
+        "clv-fit", (scope.end_at.isoformat(), store_id), lambda: clv_fit(end=scope.end_at, store=scope.store)
+    )
     summary = ClvSummary(clv_predicted_12m=fit.clv_predicted_12m, churn_risk=fit.churn_risk)
     if fit.bgnbd is not None:
         summary.bgnbd.update({name: round(value, 6) for name, value in fit.bgnbd._asdict().items()})
@@ -192,10 +205,13 @@ def kpis_compute(
     store: Store | None = None,
     previous: bool = True,
     clv: ClvProvider | None = None,
+    previous_clv: bool = True,
 ) -> KpiReport:
     """Every KPI of BRIEF.md for ``[start, end)`` (dates in the program's zone),
     optionally for one store, with the previous period of equal length in
-    ``previous`` when asked. Reads only; about ten aggregate queries a period.
+    ``previous`` when asked (its CLV figures ``None`` unless ``previous_clv``:
+    that saves a second model fit). Reads only; seven aggregate queries a
+    period besides the CLV provider's.
     """
     program = program_get()
     clv = clv or default_clv_provider()
@@ -207,7 +223,7 @@ def kpis_compute(
     if previous:
         length = end - start
         before = kpi_scope(start=start - length, end=start, store=store, program=program)
-        before_summary = clv(before)
+        before_summary = clv(before) if previous_clv else clv_none(before)
         report = KpiReport(
             scope=scope, currency=program.currency, kpis=report.kpis, clv=summary,
             previous=KpiReport(
@@ -280,6 +296,10 @@ def _members(scope: KpiScope) -> dict:
 
 
 def _purchases(scope: KpiScope) -> dict:
+    """Amounts and counts of the period's purchases (one pass over the period),
+    then, per member, their purchases in this period and in the previous one
+    of equal length (one grouped pass over both): active, repeat and retained
+    members without a query per member."""
     in_period = counted_purchases(scope).filter(purchased_at__gte=scope.start_at, purchased_at__lt=scope.end_at)
     with_member, without = Q(member__isnull=False), Q(member__isnull=True)
     totals = in_period.aggregate(
@@ -287,21 +307,26 @@ def _purchases(scope: KpiScope) -> dict:
         member_count=Count("pk", filter=with_member),
         other_amount=Sum(NET_AMOUNT, filter=without),
         other_count=Count("pk", filter=without),
-        active=Count("member", distinct=True),
     )
-    repeat = in_period.filter(with_member).values("member").annotate(n=Count("pk")).filter(n__gte=2).count()
     previous_start = dt.datetime.combine(
         scope.start - (scope.end - scope.start), dt.time.min, tzinfo=scope.start_at.tzinfo
     )
-    purchase_in = counted_purchases(scope).filter(member=OuterRef("pk"))
-    in_previous = purchase_in.filter(purchased_at__gte=previous_start, purchased_at__lt=scope.start_at)
-    in_this = purchase_in.filter(purchased_at__gte=scope.start_at, purchased_at__lt=scope.end_at)
-    retained = (
-        Member.objects.filter(Exists(in_previous))
-        .annotate(now_active=Exists(in_this))
-        .aggregate(base=Count("pk"), kept=Count("pk", filter=Q(now_active=True)))
+    per_member = (
+        counted_purchases(scope)
+        .filter(with_member, purchased_at__gte=previous_start, purchased_at__lt=scope.end_at)
+        .values("member")
+        .annotate(
+            before=Count("pk", filter=Q(purchased_at__lt=scope.start_at)),
+            now=Count("pk", filter=Q(purchased_at__gte=scope.start_at)),
+        )
     )
-    return {**totals, "repeat": repeat, **retained}
+    members = per_member.aggregate(
+        active=Count("member", filter=Q(now__gte=1)),
+        repeat=Count("member", filter=Q(now__gte=2)),
+        base=Count("member", filter=Q(before__gte=1)),
+        kept=Count("member", filter=Q(before__gte=1, now__gte=1)),
+    )
+    return {**totals, **members}
 
 
 def ledger_store_q(store: Store) -> Q:

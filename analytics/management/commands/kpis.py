@@ -61,7 +61,9 @@ class Command(BaseCommand):
             store_obj = Store.objects.filter(code=store).first()
             if store_obj is None:
                 raise CommandError(_("--store: no store has the code %(code)r.") % {"code": store})
-        report = kpis_compute(start=start_date, end=end_date, store=store_obj)
+        # The previous period without its CLV fit: BRIEF.md's JSON has only this period's,
+        # and a second fit would double the command's time (bench/bench_analytics.py).
+        report = kpis_compute(start=start_date, end=end_date, store=store_obj, previous_clv=False)
         data = kpis_as_json(report)
         if json:
             self.stdout.write(_dumps(data))
