@@ -71,7 +71,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext
@@ -350,9 +352,26 @@ def _bought(**lookups) -> Exists:
     return Exists(_purchases().filter(member=OuterRef("pk"), **lookups))
 
 
-def _totals(aggregate, op: str, limit) -> Q:
-    """Members whose total (over counted purchases) is at least / at most ``limit``:
-    ``pk IN`` (or ``NOT IN``) one grouped subquery, so no row multiplies."""
+def _totals(aggregate, op: str, limit, *, per_member: bool) -> Q:
+    """Members whose total over counted purchases is at least / at most ``limit``.
+
+    For whole-table reads (counts, lists, exports): ``pk IN`` (or ``NOT IN``)
+    one grouped subquery, computed once and hashed, so no row multiplies. For
+    asking about a few members (``per_member``: the earning rules' seam):
+    each member's total as a correlated subquery on the purchases' member
+    index, since PostgreSQL cannot narrow a ``NOT IN`` to the members asked.
+    Both give the same members (members without purchases total 0).
+    """
+    if per_member:
+        total = Coalesce(
+            Subquery(
+                _purchases().filter(member=OuterRef("pk")).order_by().values("member")
+                .annotate(total=aggregate).values("total")
+            ),
+            Value(0), output_field=aggregate.output_field,
+        )
+        lookup = GreaterThanOrEqual if op == "at_least" else LessThanOrEqual
+        return Q(lookup(total, Value(limit, output_field=aggregate.output_field)))
     grouped = _purchases().filter(member__isnull=False).values("member").annotate(total=aggregate)
     if op == "at_least":
         return Q(pk__in=grouped.filter(total__gte=limit).values("member"))
@@ -363,7 +382,9 @@ def _scored(**lookups) -> Exists:
     return Exists(MemberScore.objects.filter(member=OuterRef("pk"), **lookups))
 
 
-def _condition(field: str, op: str, value: Any, *, tz: Callable[[], dt.tzinfo], now: dt.datetime) -> Q | Exists:
+def _condition(
+    field: str, op: str, value: Any, *, tz: Callable[[], dt.tzinfo], now: dt.datetime, per_member: bool
+) -> Q | Exists:
     if field == "rfm_group":
         return _scored(rfm_group__in=value)
     if field == "last_purchase":
@@ -373,11 +394,11 @@ def _condition(field: str, op: str, value: Any, *, tz: Callable[[], dt.tzinfo], 
             return _bought(purchased_at__gte=_next_day_start(value, tz()))
         return _bought(purchased_at__gte=now - dt.timedelta(days=value))
     if field == "spend":
-        return _totals(Sum(NET_AMOUNT), op, Decimal(value))
+        return _totals(Sum(NET_AMOUNT), op, Decimal(value), per_member=per_member)
     if field == "purchases":
         if op == "at_least" and value == 0:
             return Q()
-        return _totals(Count("pk"), op, value)
+        return _totals(Count("pk"), op, value, per_member=per_member)
     if field == "tier":
         return Exists(MemberTier.objects.filter(member=OuterRef("pk"), tier_id__in=value))
     if field == "store":
@@ -407,10 +428,12 @@ def _program_tz() -> dt.tzinfo:
     return program_get().tz
 
 
-def segment_q(conditions: object, *, now: dt.datetime | None = None) -> Q:
+def segment_q(conditions: object, *, now: dt.datetime | None = None, per_member: bool = False) -> Q:
     """The conditions as one ``Q`` on ``Member`` (deleted members left out). The
     conditions' shape is checked, the ids they name are not (saved segments
-    were checked by ``segment_validate`` when saved)."""
+    were checked by ``segment_validate`` when saved). ``per_member``: shaped
+    for asking about a few members (see ``_totals``) rather than for reading
+    the whole segment."""
     cleaned = _clean(conditions, _Known())
     now = now or timezone.now()
     zone: list[dt.tzinfo] = []
@@ -422,19 +445,23 @@ def segment_q(conditions: object, *, now: dt.datetime | None = None) -> Q:
 
     q = ~Q(status=Member.Status.DELETED)
     for item in cleaned["all"]:
-        part = _condition(item["field"], item["op"], item["value"], tz=tz, now=now)
+        part = _condition(item["field"], item["op"], item["value"], tz=tz, now=now, per_member=per_member)
         q &= part if isinstance(part, Q) else Q(part)
     return q
 
 
-def segment_queryset(conditions: object, *, now: dt.datetime | None = None) -> QuerySet[Member]:
+def segment_queryset(
+    conditions: object, *, now: dt.datetime | None = None, per_member: bool = False
+) -> QuerySet[Member]:
     """The members the conditions select (see the module docstring), unordered."""
-    return Member.objects.filter(segment_q(conditions, now=now))
+    return Member.objects.filter(segment_q(conditions, now=now, per_member=per_member))
 
 
 def segment_members(segment_id: int, *, now: dt.datetime | None = None) -> QuerySet[Member] | None:
     """The members of a saved segment, or ``None`` for a missing or archived one
-    (the resolver ``loyalty.segments`` calls: one query to read the segment)."""
+    (the resolver ``loyalty.segments`` calls: one query to read the segment).
+    Shaped for asking whether a few members are in it (``per_member``), as the
+    earning rules do; count or list a whole segment with ``segment_queryset``."""
     try:
         segment_id = int(segment_id)
     except (TypeError, ValueError):
@@ -443,7 +470,7 @@ def segment_members(segment_id: int, *, now: dt.datetime | None = None) -> Query
     if segment is None:
         return None
     try:
-        return segment_queryset(segment.conditions, now=now)
+        return segment_queryset(segment.conditions, now=now, per_member=True)
     except ValidationError:  # written around segment_save: unusable, so nobody is in it
         logger.warning("segment %s has invalid conditions", segment_id)
         return None

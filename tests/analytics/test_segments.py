@@ -72,7 +72,14 @@ def shop(db):
 
 
 def names(conditions, *, now=NOW) -> set[str]:
-    return set(segment_queryset(segment_validate({"all": conditions}), now=now).values_list("first_name", flat=True))
+    """The first names of the members selected, the same in both shapes of the query
+    (the whole segment, and one member at a time as the earning rules ask)."""
+    cleaned = segment_validate({"all": conditions})
+    found = set(segment_queryset(cleaned, now=now).values_list("first_name", flat=True))
+    asked = segment_queryset(cleaned, now=now, per_member=True)
+    one_by_one = {member.first_name for member in Member.objects.all() if asked.filter(pk=member.pk).exists()}
+    assert one_by_one == found
+    return found
 
 
 def cond(field, op, value) -> dict:
