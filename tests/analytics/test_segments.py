@@ -98,7 +98,7 @@ def test_rfm_group_matches_the_members_scored_in_one_of_the_groups(shop):
 
 
 def test_last_purchase_before_after_and_within_days_in_the_programs_days(shop):
-    early, late, never = (MemberFactory(first_name=name) for name in ("Early", "Late", "Never"))
+    early, late, _never = (MemberFactory(first_name=name) for name in ("Early", "Late", "Never"))
     shop.buy(early, at=local(2025, 12, 31, 23))  # the last evening of 2025 in Warsaw
     shop.buy(late, at=local(2025, 11, 1))
     shop.buy(late, at=local(2026, 1, 1, 0))  # the first minute of 2026
