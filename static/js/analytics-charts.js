@@ -46,6 +46,7 @@
     var round = spec.type === "doughnut";
     var stacked = spec.type === "stacked-bar";
     var line = spec.type === "line";
+    var few = spec.labels.length <= 12 && !line;
 
     var datasets = spec.datasets.map(function (dataset, index) {
       var colour = palette[index % palette.length];
@@ -89,7 +90,11 @@
     };
     if (!round) {
       options.scales = {
-        x: { stacked: stacked, ticks: { color: "#495057", autoSkip: true, maxRotation: 0 } },
+        // A few categories (tiers, groups) are all named, turned if need be; a long time axis skips some.
+        x: {
+          stacked: stacked,
+          ticks: { color: "#495057", autoSkip: !few, maxRotation: few ? 50 : 0 },
+        },
         y: {
           stacked: stacked,
           beginAtZero: true,
