@@ -274,11 +274,16 @@ def counted_feedback(scope: KpiScope):
     return feedback if scope.store is None else feedback.filter(member__enrollment_store=scope.store)
 
 
+def liability_store_q(store: Store) -> Q:
+    """Ledger entries that count in ``store``'s liability: its members' (balances belong to members)."""
+    return Q(account__member__enrollment_store=store)
+
+
 def liability_entries(scope: KpiScope):
     """The ledger entries whose ``OUTSTANDING_POINTS`` make the liability: all, or
-    the store's members' (balances belong to members); the caller bounds ``effective_at``."""
+    the store's members'; the caller bounds ``effective_at``."""
     entries = LedgerEntry.objects.all()
-    return entries if scope.store is None else entries.filter(account__member__enrollment_store=scope.store)
+    return entries if scope.store is None else entries.filter(liability_store_q(scope.store))
 
 
 def nps_score(*, total: int, promoters: int, detractors: int) -> float | None:

@@ -19,8 +19,8 @@ What each chart counts (the README says the same to staff)
   the bucket: the KPI's ledger kinds, by ``effective_at``, store by
   ``ledger_store_q``. The buckets add up to the period's KPIs.
 - ``liability``: ``points_liability`` at each bucket's end, in points and in
-  money: the balances before the period plus each bucket's net change, summed
-  in Python over one grouped query.
+  money: the balances at the period's start (one plain sum) plus each bucket's
+  net change (from the period's grouped ledger query), a running total in Python.
 - ``liability-ageing``: the points members hold by the month their lot
   expires (never-expiring lots in a row of their own), in points and money.
   The ledger does not record which lots a redemption took points from, so a
@@ -72,6 +72,7 @@ from analytics.kpis import (
     counted_purchases,
     ledger_store_q,
     liability_entries,
+    liability_store_q,
     nps_score,
 )
 from analytics.rfm import SCORES
@@ -240,30 +241,32 @@ def _purchase_rows(axis: _Axis) -> list[dict]:
     )
 
 
-def _points_rows(axis: _Axis) -> list[dict]:
+def _ledger_rows(axis: _Axis) -> list[dict]:
+    """The period's ledger by bucket: the three flows (store by ``ledger_store_q``) and the
+    change of the liability (store by ``liability_store_q``), conditional sums of one scan."""
     scope = axis.scope
     entries = LedgerEntry.objects.filter(effective_at__gte=scope.start_at, effective_at__lt=scope.end_at)
+    flows = liability = Q()
     if scope.store is not None:
-        entries = entries.filter(ledger_store_q(scope.store))
+        flows, liability = ledger_store_q(scope.store), liability_store_q(scope.store)
+        entries = entries.filter(flows | liability)
     return list(
         entries.values(bucket=axis.trunc(F("effective_at")))
         .annotate(
-            earned=Coalesce(Sum("points", filter=Q(kind__in=EARNED_KINDS)), 0),
-            redeemed=Coalesce(Sum("points", filter=Q(kind__in=REDEEMED_KINDS)), 0),
-            expired=Coalesce(Sum("points", filter=Q(kind__in=EXPIRED_KINDS)), 0),
+            earned=Coalesce(Sum("points", filter=flows & Q(kind__in=EARNED_KINDS)), 0),
+            redeemed=Coalesce(Sum("points", filter=flows & Q(kind__in=REDEEMED_KINDS)), 0),
+            expired=Coalesce(Sum("points", filter=flows & Q(kind__in=EXPIRED_KINDS)), 0),
+            change=Coalesce(Sum(OUTSTANDING_POINTS, filter=liability or None), 0),
         )
         .order_by()
     )
 
 
-def _liability_rows(axis: _Axis) -> list[dict]:
-    scope = axis.scope
-    return list(
-        liability_entries(scope).filter(effective_at__lt=scope.end_at)
-        .values(bucket=axis.trunc(F("effective_at"), from_start=True))
-        .annotate(change=Coalesce(Sum(OUTSTANDING_POINTS), 0))
-        .order_by()
-    )
+def _opening_liability(scope: KpiScope) -> int:
+    """Points held at the period's start (the KPI's liability at ``start``): a plain sum,
+    no truncation of the history's rows."""
+    opening = liability_entries(scope).filter(effective_at__lt=scope.start_at)
+    return opening.aggregate(points=Coalesce(Sum(OUTSTANDING_POINTS), 0))["points"]
 
 
 def _feedback_rows(axis: _Axis) -> list[dict]:
@@ -363,11 +366,11 @@ def _points_from(axis: _Axis, rows: list[dict]) -> Series:
 def points_series(scope: KpiScope) -> Series:
     """``points_earned``, ``points_redeemed``, ``points_expired`` per bucket. One query."""
     axis = _Axis(scope)
-    return _points_from(axis, _points_rows(axis))
+    return _points_from(axis, _ledger_rows(axis))
 
 
-def _liability_from(axis: _Axis, rows: list[dict], program: Program) -> Series:
-    points = _running(0, axis.spread(rows, "change")["change"])
+def _liability_from(axis: _Axis, opening: int, rows: list[dict], program: Program) -> Series:
+    points = _running(opening, axis.spread(rows, "change")["change"])
     return Series(
         key="liability",
         title=gettext("Points liability"),
@@ -386,10 +389,11 @@ def _liability_from(axis: _Axis, rows: list[dict], program: Program) -> Series:
 
 
 def liability_series(scope: KpiScope, program: Program) -> Series:
-    """``points_liability`` at each bucket's end, points and money. One query: the
-    balance before the period folds into the first bucket, then a running total."""
+    """``points_liability`` at each bucket's end, points and money: the balance at the
+    period's start plus the running total of each bucket's change. Two queries (in
+    ``dashboard_series`` the changes come with the points' query)."""
     axis = _Axis(scope)
-    return _liability_from(axis, _liability_rows(axis), program)
+    return _liability_from(axis, _opening_liability(scope), _ledger_rows(axis), program)
 
 
 def liability_ageing(scope: KpiScope, program: Program, *, now: dt.datetime | None = None) -> Series:
@@ -548,7 +552,8 @@ def rfm_series(scope: KpiScope) -> Series:
     )
 
 
-# members 1, purchases 1, points 1, liability 1, ageing 1, tiers 2, RFM 3, NPS 1, comments 1
+# members 1, purchases 1, the period's ledger 1, opening liability 1, ageing 1, tiers 2, RFM 3,
+# NPS 1, comments 1
 DASHBOARD_QUERIES = 12
 
 
@@ -556,17 +561,18 @@ def dashboard_series(scope: KpiScope, program: Program, *, now: dt.datetime | No
     """Every chart of the dashboard, by key, in the page's order: members, purchases,
     points, liability, liability-ageing, tiers, rfm, nps, comments.
     ``DASHBOARD_QUERIES`` queries whatever the number of buckets or members (the
-    purchases' query serves both the members' and the purchases' charts). Reads only;
+    purchases' query serves both the members' and the purchases' charts, the ledger's
+    both the points' and the liability's). Reads only;
     titles are translated in the active language, so a cache of the result must be
     keyed by language too.
     """
     axis = _Axis(scope)
-    purchase_rows = _purchase_rows(axis)
+    purchase_rows, ledger_rows = _purchase_rows(axis), _ledger_rows(axis)
     series = [
         _members_from(axis, _member_rows(axis), purchase_rows),
         _purchases_from(axis, purchase_rows),
-        _points_from(axis, _points_rows(axis)),
-        _liability_from(axis, _liability_rows(axis), program),
+        _points_from(axis, ledger_rows),
+        _liability_from(axis, _opening_liability(scope), ledger_rows, program),
         liability_ageing(scope, program, now=now),
         tier_distribution(scope),
         rfm_series(scope),
