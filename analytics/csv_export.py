@@ -7,18 +7,22 @@ queryset's ``.values_list(...).iterator(chunk_size=...)`` (server-side
 cursors on PostgreSQL). The file is UTF-8 with a BOM, so spreadsheets open
 accented names correctly, and text cells that a spreadsheet would run as a
 formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) are
-prefixed with ``'`` (OWASP's CSV injection advice); numbers are written as
-they are.
+prefixed with ``'`` (OWASP's CSV injection advice), unless they are only a
+signed number or a phone number; numbers are written as they are.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Iterator, Sequence
 
 from django.http import StreamingHttpResponse
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A signed number or a phone in E.164 or with spaces ("+48 601 234 567", "-12.50"): nothing
+# a spreadsheet could run, and prefixing it would spoil the column.
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9 .,]*")
 
 
 class _Echo:
@@ -30,7 +34,7 @@ class _Echo:
 
 def csv_cell(value: object) -> object:
     """``value`` made safe to open in a spreadsheet: text that would run as a formula gets a leading ``'``."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return "" if value is None else value
 
