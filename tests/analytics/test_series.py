@@ -440,8 +440,9 @@ def test_the_dashboard_gives_every_chart_in_page_order(world):
     ("start", "end"), [(dt.date(2026, 3, 23), dt.date(2026, 3, 24)), (dt.date(2024, 1, 1), dt.date(2026, 12, 1))]
 )
 def test_the_dashboard_takes_a_fixed_number_of_queries(world, start, end, django_assert_num_queries):
-    """One query a chart (members and purchases share one), two for the tiers, three for
-    the RFM grid: 12, however many buckets (1 day or 35 months) and however many members."""
+    """Members 1, purchases 1 (shared with the active members), the period's ledger 1 (points
+    and the liability's changes), the opening liability 1, ageing 1, tiers 2, RFM grid 3, NPS 1,
+    comments 1: 12, however many buckets (1 day or 35 months) and however many members."""
     program = program_get()
     MemberFactory.create_batch(5, enrollment_store=world.a, enrolled_at=local(3, 24))
     with django_assert_num_queries(12):
