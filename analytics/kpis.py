@@ -70,6 +70,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.conf import settings
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum
 from django.db.models.functions import Coalesce
 
@@ -157,7 +158,8 @@ def clv_from_model(scope: KpiScope) -> ClvSummary:
 
     store_id = scope.store.pk if scope.store is not None else None
     fit = analytics_cached(
-        "clv-fit", (scope.end_at.isoformat(), store_id), lambda: clv_fit(end=scope.end_at, store=scope.store)
+        "clv-fit", (scope.end_at.isoformat(), store_id), lambda: clv_fit(end=scope.end_at, store=scope.store),
+        stale_seconds=settings.ANALYTICS_CLV_STALE_SECONDS,  # a day's purchases barely move the model
     )
     summary = ClvSummary(clv_predicted_12m=fit.clv_predicted_12m, churn_risk=fit.churn_risk)
     if fit.bgnbd is not None:

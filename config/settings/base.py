@@ -166,9 +166,12 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 CLAIM_LINK_MAX_AGE_DAYS = env.int("CLAIM_LINK_MAX_AGE_DAYS", default=14)
 # How long a cashier may undo their last till action.
 TILL_UNDO_SECONDS = env.int("TILL_UNDO_SECONDS", default=300)
-# How long analytics keeps a computed figure at most (analytics.cache); new data
-# makes it compute afresh sooner.
+# Analytics' cache (analytics.cache): a figure is kept at most ANALYTICS_CACHE_SECONDS;
+# once new data arrives it is still used for ANALYTICS_STALE_SECONDS after it was
+# computed (ANALYTICS_CLV_STALE_SECONDS for the CLV model's fit).
 ANALYTICS_CACHE_SECONDS = env.int("ANALYTICS_CACHE_SECONDS", default=600)
+ANALYTICS_STALE_SECONDS = env.int("ANALYTICS_STALE_SECONDS", default=60)
+ANALYTICS_CLV_STALE_SECONDS = env.int("ANALYTICS_CLV_STALE_SECONDS", default=3600)
 # Wrong voucher codes a cashier or an API client may send in a window (seconds)
 # before every code is refused for one window (rewards.services.throttle).
 VOUCHER_WRONG_CODES_LIMIT = env.int("VOUCHER_WRONG_CODES_LIMIT", default=10)

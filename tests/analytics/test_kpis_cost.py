@@ -45,7 +45,8 @@ def shop():
     return stores
 
 
-def test_a_fit_is_reused_for_the_same_end_and_store_and_redone_after_new_data(shop):
+def test_a_fit_is_reused_for_the_same_end_and_store_and_redone_after_new_data(shop, settings):
+    settings.ANALYTICS_CLV_STALE_SECONDS = 0  # the stale window: tests/analytics/test_cache.py
     fits = mock.Mock(wraps=analytics.clv_data.clv_fit)
     with mock.patch.object(analytics.clv_data, "clv_fit", fits):
         may = kpi_scope(**MAY)
