@@ -57,10 +57,11 @@ Cost (``bench/bench_analytics.py``, 100,000 members, 2 million purchases): a
 fit is most of a period's time (its summary query and the two maximum
 likelihood fits, several seconds), the other KPIs together under two seconds.
 So ``clv_from_model`` keeps each fit in the analytics cache per period end
-and store (``analytics.cache``: a new purchase, refund or entry makes the next
-fit fresh), which the previous period of one page and the current period of
-another share; and ``kpis_compute(previous_clv=False)`` (``manage.py kpis``)
-leaves the previous period's CLV figures out, since BRIEF.md's JSON has none.
+and store (``analytics.cache``: refitted once the data has changed and the fit
+is older than ``ANALYTICS_CLV_STALE_SECONDS``), which the previous period of
+one page and the current period of another share; and
+``kpis_compute(previous_clv=False)`` (``manage.py kpis``) leaves the previous
+period's CLV figures out, since BRIEF.md's JSON has none.
 """
 
 from __future__ import annotations
