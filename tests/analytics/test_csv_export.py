@@ -15,6 +15,16 @@ def test_text_a_spreadsheet_would_run_gets_a_leading_apostrophe(start):
     assert csv_cell(f"{start}cmd|' /C calc'!A0") == f"'{start}cmd|' /C calc'!A0"
 
 
+@pytest.mark.parametrize("text", ["+48601234567", "+48 601 234 567", "-12.50", "-3", "+1,5"])
+def test_phone_numbers_and_signed_numbers_as_text_are_left_alone(text):
+    assert csv_cell(text) == text
+
+
+@pytest.mark.parametrize("text", ["-2+3", "+48601234567+cmd", "-1 =SUM(A1)", "+A1", "-", "+"])
+def test_a_sign_followed_by_anything_but_a_number_is_still_neutralised(text):
+    assert csv_cell(text) == "'" + text
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
