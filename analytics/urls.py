@@ -6,8 +6,8 @@ namespace (``loyalty.urls.staff`` adds these patterns), so their names read
 from django.urls import path
 
 from analytics.views import dashboard, exports
-from analytics.views import whatif as whatif_views
 from analytics.views import segments as segment_views
+from analytics.views import whatif as whatif_views
 
 urlpatterns: list = [
     path("analytics/", dashboard.AnalyticsDashboardView.as_view(), name="analytics"),
