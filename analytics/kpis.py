@@ -237,11 +237,14 @@ def kpis_compute(
     return report
 
 
-def _money(value: Decimal | None) -> Decimal | None:
+def money(value: Decimal | None) -> Decimal | None:
+    """``value`` as money: quantised to the cent, half up; ``None`` stays ``None``."""
     return None if value is None else Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def _ratio(numerator, denominator) -> float | None:
+def ratio(numerator, denominator) -> float | None:
+    """``numerator / denominator``, or ``None`` when there is nothing to divide by
+    (``denominator`` missing, 0 or negative) or no ``numerator``."""
     if not denominator or denominator <= 0 or numerator is None:
         return None
     return numerator / denominator
@@ -342,7 +345,12 @@ def ledger_store_q(store: Store) -> Q:
     return Q(purchase__store=store) | Q(purchase__isnull=True, account__member__enrollment_store=store)
 
 
-def _ledger(scope: KpiScope) -> dict:
+def ledger_flows(scope: KpiScope) -> dict:
+    """The points flows of ``scope``'s period, from the ledger as the KPIs define them:
+    ``points_earned`` (``EARNED_KINDS``), ``points_redeemed`` (``REDEEMED_KINDS``) and
+    ``points_expired`` (``EXPIRED_KINDS``), the last two as positive numbers, entries
+    of the scope's store when it has one (``ledger_store_q``); and ``outstanding``, the
+    ``OUTSTANDING_POINTS`` held at the period's end (``liability_entries``). Two queries."""
     entries = LedgerEntry.objects.filter(effective_at__gte=scope.start_at, effective_at__lt=scope.end_at)
     if scope.store is not None:
         entries = entries.filter(ledger_store_q(scope.store))
@@ -372,7 +380,7 @@ def _clv_historical(scope: KpiScope, members_total: int) -> Decimal | None:
     if scope.store is not None:
         purchases = purchases.filter(member__enrollment_store=scope.store)
     total = purchases.aggregate(total=Coalesce(Sum(NET_AMOUNT), Decimal("0")))["total"]
-    return _money(Decimal(total) / members_total)
+    return money(Decimal(total) / members_total)
 
 
 def _nps(scope: KpiScope) -> float | None:
@@ -386,30 +394,30 @@ def _nps(scope: KpiScope) -> float | None:
 def _kpis(scope: KpiScope, program: Program, clv: ClvSummary) -> dict[str, object]:
     members = _members(scope)
     purchases = _purchases(scope)
-    ledger = _ledger(scope)
+    ledger = ledger_flows(scope)
     earned = ledger["points_earned"]
     active = purchases["active"]
 
     def mean_amount(amount, count):
-        return _money(amount / count) if count else None
+        return money(amount / count) if count else None
 
     values = {
         "members_total": members["members_total"],
         "new_members": members["new_members"],
         "active_members": active,
-        "retention_rate": _ratio(purchases["kept"], purchases["base"]),
-        "repeat_purchase_rate": _ratio(purchases["repeat"], active),
+        "retention_rate": ratio(purchases["kept"], purchases["base"]),
+        "repeat_purchase_rate": ratio(purchases["repeat"], active),
         "points_earned": earned,
         "points_redeemed": ledger["points_redeemed"],
         "points_expired": ledger["points_expired"],
-        "redemption_rate": _ratio(ledger["points_redeemed"], earned),
-        "breakage_rate": _ratio(ledger["points_expired"], earned),
-        "points_liability": _money(ledger["outstanding"] * program.point_value),
+        "redemption_rate": ratio(ledger["points_redeemed"], earned),
+        "breakage_rate": ratio(ledger["points_expired"], earned),
+        "points_liability": money(ledger["outstanding"] * program.point_value),
         "aov_members": mean_amount(purchases["member_amount"], purchases["member_count"]),
         "aov_non_members": mean_amount(purchases["other_amount"], purchases["other_count"]),
-        "purchase_frequency": _ratio(purchases["member_count"], active),
+        "purchase_frequency": ratio(purchases["member_count"], active),
         "clv_historical": _clv_historical(scope, members["members_total"]),
-        "clv_predicted_12m": _money(clv.clv_predicted_12m),
+        "clv_predicted_12m": money(clv.clv_predicted_12m),
         "churn_risk": clv.churn_risk,
         "nps": _nps(scope),
     }

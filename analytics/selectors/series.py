@@ -66,13 +66,13 @@ from analytics.kpis import (
     PROMOTERS,
     REDEEMED_KINDS,
     KpiScope,
-    _money,
     counted_feedback,
     counted_members,
     counted_purchases,
     ledger_store_q,
     liability_entries,
     liability_store_q,
+    money,
     nps_score,
 )
 from analytics.rfm import SCORES
@@ -314,7 +314,7 @@ def _purchases_from(axis: _Axis, rows: list[dict]) -> Series:
 
     def aov(amounts: list, counts: list[int]) -> list[Decimal | None]:
         pairs = zip(amounts, counts, strict=True)
-        return [_money(Decimal(amount) / count) if count else None for amount, count in pairs]
+        return [money(Decimal(amount) / count) if count else None for amount, count in pairs]
 
     return Series(
         key="purchases",
@@ -378,7 +378,7 @@ def _liability_from(axis: _Axis, opening: int, rows: list[dict], program: Progra
         labels=axis.labels,
         datasets=[
             Dataset(gettext("Points held"), points, kind="points"),
-            Dataset(gettext("Liability"), [_money(held * program.point_value) for held in points], kind="money"),
+            Dataset(gettext("Liability"), [money(held * program.point_value) for held in points], kind="money"),
         ],
         note=gettext(
             "Available and pending points of all members at the end of each step, times the point value; "
@@ -429,7 +429,7 @@ def liability_ageing(scope: KpiScope, program: Program, *, now: dt.datetime | No
         labels=labels,
         datasets=[
             Dataset(gettext("Points held"), points, kind="points"),
-            Dataset(gettext("Liability"), [_money(held * program.point_value) for held in points], kind="money"),
+            Dataset(gettext("Liability"), [money(held * program.point_value) for held in points], kind="money"),
         ],
         chart="bar",
         note=(

@@ -98,10 +98,18 @@ def _paid_floors(member_ids: list[int]) -> dict[int, int]:
     return dict(rows.values_list("member_id", "tier_id"))  # the latest fee of each member wins
 
 
-def _review_one(
+def tier_review_member(
     writes: _Writes, table: TierTable, *, member_id: int, status: MemberTier | None, value: Decimal,
     floor: TierSnapshot | None, now: dt.datetime, grace_days: int,
 ) -> None:
+    """The periodic review's decision for one member (see ``tiers_review``), given their
+    tier ``status`` (``None``: no tier), qualifying ``value`` at ``now`` and paid-tier
+    ``floor``. Reads and writes nothing itself: it mutates ``status.grace_until`` and
+    hands each change to ``writes``: ``writes.move(status, member_id=, tier_id=, reason=,
+    at=, count=)`` for a new tier, ``writes.mark(status, reason=, at=, count=)`` for a
+    grace period started or ended. ``tiers_review`` passes its batch writer; the
+    what-if replay passes one that moves its in-memory tier.
+    """
     current = table.get(status.tier_id) if status is not None else None
     if current is not None and current.is_paid:
         return  # governed by its fee: ``vip_expire_due`` moves the member when it ends
@@ -171,7 +179,7 @@ def tiers_review(*, now: dt.datetime | None = None, batch_size: int = 500) -> Re
             ])
             writes = _Writes()
             for member_id in ids:
-                _review_one(
+                tier_review_member(
                     writes, table, member_id=member_id, status=statuses.get(member_id),
                     value=Decimal(values.get(member_id) or 0), floor=table.get(floors.get(member_id)),
                     now=now, grace_days=program.tier_grace_days,
