@@ -99,8 +99,11 @@ def bgnbd_fit(frequency, recency, T) -> BgNbdParams:
     total = weights.sum()
 
     def objective(log_params: np.ndarray) -> float:
-        params = BgNbdParams(*np.exp(log_params))
-        value = -np.dot(weights, bgnbd_log_likelihood(params, x, t_x, T)) / total
+        # The optimiser probes extreme parameters (overflow, log 0): those give a
+        # non-finite likelihood, which is read as "as bad as it gets", so no warning.
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            params = BgNbdParams(*np.exp(log_params))
+            value = -np.dot(weights, bgnbd_log_likelihood(params, x, t_x, T)) / total
         return value if np.isfinite(value) else 1e300
 
     # Start with r = 1 and a purchase rate r / alpha near the observed one.
@@ -164,8 +167,9 @@ def gamma_gamma_fit(frequency, monetary) -> GammaGammaParams:
     total = weights.sum()
 
     def objective(log_params: np.ndarray) -> float:
-        params = GammaGammaParams(*np.exp(log_params))
-        value = -np.dot(weights, gamma_gamma_log_likelihood(params, x, z)) / total
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # as for BG/NBD
+            params = GammaGammaParams(*np.exp(log_params))
+            value = -np.dot(weights, gamma_gamma_log_likelihood(params, x, z)) / total
         return value if np.isfinite(value) else 1e300
 
     # Start with p = 1, q = 2 and gamma putting the population mean at the observed mean.
