@@ -88,7 +88,12 @@ def till_store_remember(response: HttpResponse, *, request: HttpRequest, store_i
 
 
 class RoleRequired(AccessMixin):
-    """Lets through only logged-in users whose role is in ``roles``."""
+    """Lets through only logged-in users whose role is in ``roles``.
+
+    Views look up what they work on in ``load()`` (not in ``dispatch``), which
+    runs after the role check: someone without the role gets the login page or
+    403 whatever the address, and never a 404 that tells which objects exist.
+    """
 
     roles: frozenset[str] = frozenset()
 
@@ -98,7 +103,12 @@ class RoleRequired(AccessMixin):
         if request.user.role not in self.roles:
             self.raise_exception = True
             return self.handle_no_permission()  # 403
+        self.load()
         return super().dispatch(request, *args, **kwargs)
+
+    def load(self) -> None:
+        """Set what the view works on from ``self.kwargs`` (raise ``Http404`` when it
+        is missing); called once the user's role is checked."""
 
 
 class StaffRoleRequired(RoleRequired):

@@ -73,11 +73,10 @@ class SegmentEditView(StaffPage, TemplateView):
     template_name = "staff/analytics/segment_form.html"
     section = "analytics"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        self.segment = None
-        if "pk" in kwargs:
-            self.segment = get_object_or_404(Segment, pk=kwargs["pk"], archived_at__isnull=True)
-        return super().dispatch(request, *args, **kwargs)
+    def load(self) -> None:
+        self.segment = (
+            get_object_or_404(Segment, pk=self.kwargs["pk"], archived_at__isnull=True) if "pk" in self.kwargs else None
+        )
 
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         return self.render_to_response(self.get_context_data(editor=SegmentEditor(segment=self.segment)))
@@ -155,9 +154,8 @@ class SegmentMembersView(StaffPage, ListView):
     paginate_by = 50
     context_object_name = "members"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        self.segment = get_object_or_404(Segment, pk=kwargs["pk"])
-        return super().dispatch(request, *args, **kwargs)
+    def load(self) -> None:
+        self.segment = get_object_or_404(Segment, pk=self.kwargs["pk"])
 
     def get_queryset(self):
         return segment_member_list(self.segment)

@@ -167,11 +167,8 @@ class RuleEditView(StaffPage, FormView):
     form_class = EarnRuleForm
     section = "rules"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        self.rule = None
-        if "pk" in kwargs:
-            self.rule = get_object_or_404(EarnRule, pk=kwargs["pk"])
-        return super().dispatch(request, *args, **kwargs)
+    def load(self) -> None:
+        self.rule = get_object_or_404(EarnRule, pk=self.kwargs["pk"]) if "pk" in self.kwargs else None
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if self.rule is not None and self.rule.status == EarnRule.Status.ARCHIVED:

@@ -79,9 +79,8 @@ class TierEditView(StaffPage, FormView):
     form_class = TierForm
     section = "tiers"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        self.tier = get_object_or_404(Tier, pk=kwargs["pk"]) if "pk" in kwargs else None
-        return super().dispatch(request, *args, **kwargs)
+    def load(self) -> None:
+        self.tier = get_object_or_404(Tier, pk=self.kwargs["pk"]) if "pk" in self.kwargs else None
 
     def get_form_kwargs(self) -> dict[str, Any]:
         kwargs = super().get_form_kwargs()

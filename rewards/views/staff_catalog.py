@@ -81,9 +81,8 @@ class RewardEditView(StaffPage, FormView):
     form_class = RewardForm
     section = "rewards"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        self.reward = _reward_or_404(kwargs["code"]) if "code" in kwargs else None
-        return super().dispatch(request, *args, **kwargs)
+    def load(self) -> None:
+        self.reward = _reward_or_404(self.kwargs["code"]) if "code" in self.kwargs else None
 
     def get_form_kwargs(self) -> dict[str, Any]:
         kwargs = super().get_form_kwargs()
@@ -163,12 +162,11 @@ class RewardCodesView(StaffPage, FormView):
     form_class = PartnerCodesForm
     section = "rewards"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        self.reward = _reward_or_404(kwargs["code"])
+    def load(self) -> None:
+        self.reward = _reward_or_404(self.kwargs["code"])
         if self.reward.kind != Reward.Kind.PARTNER:
             raise Http404
         self.file_errors: list[str] = []
-        return super().dispatch(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         free, used = partner_code_counts(reward=self.reward)
@@ -218,9 +216,8 @@ class CharityEditView(StaffPage, FormView):
     form_class = CharityForm
     section = "rewards"
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        self.charity = get_object_or_404(Charity, code=kwargs["code"]) if "code" in kwargs else None
-        return super().dispatch(request, *args, **kwargs)
+    def load(self) -> None:
+        self.charity = get_object_or_404(Charity, code=self.kwargs["code"]) if "code" in self.kwargs else None
 
     def get_form_kwargs(self) -> dict[str, Any]:
         return {**super().get_form_kwargs(), "instance": self.charity}

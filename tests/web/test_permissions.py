@@ -209,6 +209,23 @@ def test_page_access(world, users, store, who, name, kwargs, expected):
         assert response.status_code == want, (url, who)
 
 
+STAFF_OBJECT_PAGES = [page for page in PAGES if page[0].startswith("staff:") and page[1]]
+
+
+@pytest.mark.parametrize("who", ["anonymous", "member", "cashier"])
+@pytest.mark.parametrize(("name", "kwargs", "expected"), STAFF_OBJECT_PAGES, ids=[p[0] for p in STAFF_OBJECT_PAGES])
+def test_staff_pages_of_objects_that_do_not_exist_say_nothing_to_the_wrong_people(users, store, who, name, kwargs,
+                                                                                   expected):
+    """The role is checked before the object is looked up: someone without the role
+    gets the login page or 403, never a 404 that tells which ids exist."""
+    missing = {key: 987654 if key == "pk" else "no-such-thing" for key in kwargs}
+    response = client_for(users.get(who), store=store).get(reverse(name, kwargs=missing))
+    if expected[who] == LOGIN:
+        assert response.status_code == 302 and response["Location"].startswith(reverse("account_login"))
+    else:
+        assert response.status_code == expected[who] == 403
+
+
 @pytest.mark.parametrize(
     ("who", "where"),
     [
