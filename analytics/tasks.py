@@ -28,3 +28,15 @@ def run_simulation(*, simulation_id: int) -> str | None:
 
     simulation = simulation_run(simulation_id=simulation_id)
     return None if simulation is None else simulation.status
+
+
+@shared_task(acks_late=True)
+def warm_dashboard() -> int:
+    """Compute this month's and last month's dashboard (all stores, every language)
+    ahead of the staff who open it (``analytics.selectors.dashboard.dashboard_warm``);
+    how many pages. Nothing is computed when the data has not changed."""
+    from analytics.selectors.dashboard import dashboard_warm
+    from loyalty.selectors import program_get_or_none
+
+    program = program_get_or_none()
+    return 0 if program is None else dashboard_warm(program=program)

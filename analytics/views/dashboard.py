@@ -8,13 +8,8 @@ heat-map table with the members per RFM group, and the recent feedback
 comments. Every table downloads as CSV with ``?table=<key>`` (``kpis`` for
 the KPI table) and the page's other GET parameters.
 
-What is cached (``analytics.cache.analytics_cached``, under one
-``data_version()`` read per request): the KPI report with the CLV fit of both
-periods (one entry per period and store), and all the series (per period,
-store and language: their titles and labels are translated). A new purchase,
-refund, ledger entry, member, feedback, scoring run or a saved program
-changes the version, so the next request computes afresh; anything else
-(a member's details edited) shows within ``ANALYTICS_CACHE_SECONDS``.
+The figures come from ``analytics.selectors.dashboard`` (cached: see there and
+``analytics.cache``); this module formats them for people and for CSV.
 """
 
 from __future__ import annotations
@@ -31,13 +26,12 @@ from django.utils.translation import get_language, gettext, to_locale
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 
-from analytics.cache import analytics_cached, data_version
 from analytics.csv_export import csv_response
 from analytics.forms.dashboard import DashboardPeriodForm, Period
-from analytics.kpis import KPI_NAMES, KpiReport, KpiScope, kpi_scope, kpis_compute
-from analytics.selectors.series import Dataset, Series, dashboard_series
+from analytics.kpis import KPI_NAMES, KpiReport
+from analytics.selectors.dashboard import Figures, dashboard_figures
+from analytics.selectors.series import Series
 from loyalty.currencies import money_format
-from loyalty.models import Program
 from loyalty.selectors import program_get_or_none
 from loyalty.views.staff import StaffPage
 
@@ -253,57 +247,6 @@ def chart_view(series: Series, *, currency: str, query: str) -> ChartView:
 
 
 # -- the page ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Figures:
-    report: KpiReport  # the KPIs of the period and the previous one, CLV included
-    series: dict[str, Series]  # every chart and table below the KPIs, in the page's order
-
-
-def rfm_groups_series(grid: Series) -> Series:
-    """Members per named RFM group (``extra["groups"]`` of the RFM grid), as a bar chart."""
-    groups = grid.extra.get("groups") or []
-    return Series(
-        key=f"{grid.key}-groups",
-        title=gettext("Members by RFM group"),
-        label_header=gettext("Group"),
-        labels=[str(label) for label, _count in groups],
-        datasets=[Dataset(gettext("Members"), [count for _label, count in groups])],
-        chart="bar",
-        note=gettext("The named groups of the last nightly scoring; the README lists which scores make each group."),
-    )
-
-
-def all_series(scope: KpiScope, program: Program) -> dict[str, Series]:
-    """The series of ``dashboard_series``, in its order, with the members per RFM group
-    right after the RFM grid."""
-    ordered: dict[str, Series] = {}
-    for key, item in dashboard_series(scope, program).items():
-        ordered[key] = item
-        if item.chart == "grid" and item.extra.get("groups"):
-            groups = rfm_groups_series(item)
-            ordered[groups.key] = groups
-    return ordered
-
-
-def dashboard_figures(period: Period, program: Program) -> Figures:
-    """Everything the page shows for ``period``, from the analytics cache: the KPI
-    report (CLV fit included) per period and store, the series per period, store and
-    language (their titles are translated), both under one ``data_version()``."""
-    version = data_version()
-    store_id = period.store.pk if period.store is not None else None
-    scope = kpi_scope(start=period.start, end=period.end, store=period.store, program=program)
-    report = analytics_cached(
-        "dashboard-kpis", (period.start, period.end, store_id),
-        lambda: kpis_compute(start=period.start, end=period.end, store=period.store),
-        version=version,
-    )
-    series = analytics_cached(
-        "dashboard-series", (period.start, period.end, store_id, get_language()),
-        lambda: all_series(scope, program), version=version,
-    )
-    return Figures(report=report, series=series)
 
 
 class AnalyticsDashboardView(StaffPage, TemplateView):

@@ -232,6 +232,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rewards.tasks.expire_vouchers",
         "schedule": crontab(minute=25),
     },
+    # Keeps the usual dashboard pages computed: the first visit of the morning, or
+    # after new data, does not wait for the CLV fits (analytics.selectors.dashboard).
+    "warm-dashboard": {
+        "task": "analytics.tasks.warm_dashboard",
+        "schedule": crontab(minute="*/10"),
+    },
     # RFM and CLV per member, as of the start of the program's day (after midnight in Europe).
     "score-members": {
         "task": "analytics.tasks.score_members",

@@ -66,7 +66,7 @@ def fake_series(scope, program, *, rfm_grid=None, **kwargs):
 
 @pytest.fixture
 def with_series(monkeypatch):
-    monkeypatch.setattr("analytics.views.dashboard.dashboard_series", fake_series)
+    monkeypatch.setattr("analytics.selectors.dashboard.dashboard_series", fake_series)
 
 
 @pytest.fixture
@@ -181,7 +181,7 @@ def test_bad_input_names_the_field_and_computes_nothing(shop, monkeypatch, param
     def refuse(**kwargs):
         raise AssertionError("nothing may be computed for bad input")
 
-    monkeypatch.setattr("analytics.views.dashboard.kpis_compute", refuse)
+    monkeypatch.setattr("analytics.selectors.dashboard.kpis_compute", refuse)
     response = client_for(shop["manager"]).get(URL, params)
     assert response.status_code == 400
     errors = response.context["form"].errors
@@ -282,8 +282,24 @@ def test_a_warm_request_computes_nothing(shop, monkeypatch):
     def refuse(**kwargs):
         raise AssertionError("the cached report should have been used")
 
-    monkeypatch.setattr("analytics.views.dashboard.kpis_compute", refuse)
+    monkeypatch.setattr("analytics.selectors.dashboard.kpis_compute", refuse)
     assert client.get(URL).status_code == 200
+
+
+@pytest.mark.parametrize("period", ["this-month", "last-month"])
+def test_the_warm_up_task_computes_the_usual_pages_ahead_of_staff(shop, monkeypatch, period):
+    from analytics.tasks import warm_dashboard
+
+    assert warm_dashboard.delay().get() == 6  # this month and last month, in en, pl and ro
+
+    def refuse(**kwargs):
+        raise AssertionError("the warmed page should have been used")
+
+    monkeypatch.setattr("analytics.selectors.dashboard.kpis_compute", refuse)
+    monkeypatch.setattr("analytics.selectors.dashboard.dashboard_series", refuse)
+    for language in ("en", "pl"):
+        response = client_for(shop["manager"]).get(URL, {"period": period}, HTTP_ACCEPT_LANGUAGE=language)
+        assert response.status_code == 200 and response["Content-Language"] == language
 
 
 def test_a_new_purchase_shows_once_the_figures_may_no_longer_be_stale(shop, store, settings):
