@@ -19,6 +19,7 @@ urlpatterns: list = [
     path("analytics/segments/<int:pk>/edit/", segment_views.SegmentEditView.as_view(), name="segment-edit"),
     path("analytics/segments/<int:pk>/export/", segment_views.SegmentExportView.as_view(), name="segment-export"),
     path("analytics/segments/<int:pk>/archive/", segment_views.SegmentArchiveView.as_view(), name="segment-archive"),
+    path("analytics/segments/<int:pk>/restore/", segment_views.SegmentRestoreView.as_view(), name="segment-restore"),
     path("analytics/what-if/", whatif_views.WhatIfView.as_view(), name="what-if"),
     path("analytics/what-if/<int:pk>/", whatif_views.WhatIfDetailView.as_view(), name="what-if-detail"),
     path("analytics/what-if/<int:pk>/csv/", whatif_views.WhatIfCsvView.as_view(), name="what-if-csv"),

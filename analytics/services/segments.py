@@ -62,3 +62,15 @@ def segment_archive(*, segment: Segment, now: dt.datetime | None = None) -> Segm
         locked.archived_at = now or timezone.now()
         locked.save(update_fields=["archived_at", "updated_at"])
     return locked
+
+
+@transaction.atomic
+def segment_restore(*, segment: Segment) -> Segment:
+    """Bring an archived segment back, conditions unchanged: rules and campaigns that
+    still name it find its members again. Restoring a live segment changes nothing.
+    Locks the segment's row."""
+    locked = Segment.objects.select_for_update().get(pk=segment.pk)
+    if locked.archived_at is not None:
+        locked.archived_at = None
+        locked.save(update_fields=["archived_at", "updated_at"])
+    return locked

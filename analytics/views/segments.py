@@ -34,7 +34,7 @@ from analytics.selectors.segments import (
     segment_list_for_staff,
     segment_member_list,
 )
-from analytics.services.segments import segment_archive, segment_save
+from analytics.services.segments import segment_archive, segment_restore, segment_save
 from loyalty.models import EarnRule, Tier
 from loyalty.selectors import program_get_or_none
 from loyalty.templatetags.loyalty_tags import points
@@ -57,12 +57,15 @@ class SegmentListView(StaffPage, ListView):
     context_object_name = "segments"
 
     def get_queryset(self):
-        return segment_list_for_staff()
+        self.archived = self.request.GET.get("archived") == "1"
+        return segment_list_for_staff(archived=self.archived)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
-        counts = segment_counts_cached(context["segments"])
+        # An archived segment has nobody in it (the rules find nobody), so no count.
+        counts = {} if self.archived else segment_counts_cached(context["segments"])
         context["rows"] = [(segment, counts.get(segment.pk)) for segment in context["segments"]]
+        context["archived"] = self.archived
         return context
 
 
@@ -206,4 +209,17 @@ class SegmentArchiveView(StaffPage, View):
             messages.warning(request, _("These rules still name it and now give its members nothing: %(rules)s.") % {
                 "rules": ", ".join(sorted(naming)),
             })
+        return redirect("staff:segments")
+
+
+class SegmentRestoreView(StaffPage, View):
+    """POST only: bring an archived segment back to the list and to the rules naming it."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        segment = segment_restore(segment=get_object_or_404(Segment, pk=kwargs["pk"], archived_at__isnull=False))
+        messages.success(request, _("Segment %(name)s is back: rules that name it find its members again.") % {
+            "name": segment.name,
+        })
         return redirect("staff:segments")

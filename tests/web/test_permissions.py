@@ -174,6 +174,7 @@ POST_ONLY = {
     "staff:reward-restore": "tests/web/test_staff_catalog.py::test_only_staff_archive_and_restore_rewards",
     "staff:segment-count": "tests/web/test_staff_segments.py::test_only_staff_count_and_archive",
     "staff:segment-archive": "tests/web/test_staff_segments.py::test_only_staff_count_and_archive",
+    "staff:segment-restore": "tests/web/test_staff_segments.py::test_only_staff_count_and_archive",
 }
 PUBLIC = {
     "me:manifest": "the web-app manifest: browsers fetch it without cookies; nothing personal",

@@ -12,7 +12,8 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from analytics.models import MemberScore, ScoreRun, Segment
-from analytics.services.segments import segment_save
+from analytics.segments import segment_members
+from analytics.services.segments import segment_archive, segment_save
 from loyalty.models import MemberTier
 from tests.factories import EarnRuleFactory, MemberFactory, TierFactory
 from tests.web.conftest import buy, client_for
@@ -135,6 +136,27 @@ def test_only_staff_count_and_archive(users, shoppers, who, status):
     segment.refresh_from_db()
     assert (response.status_code == 302) == (status == 200)
     assert (segment.archived_at is not None) == (status == 200)
+    segment_archive(segment=segment)
+    response = client.post(reverse("staff:segment-restore", kwargs={"pk": segment.pk}))
+    segment.refresh_from_db()
+    assert response.status_code == (302 if status == 200 else status)
+    assert (segment.archived_at is None) == (status == 200)
+
+
+def test_an_archived_segment_is_listed_apart_and_restored_to_the_rules(users, shoppers):
+    client = client_for(users["marketing"])
+    segment = segment_save(name="Mailable", conditions={"all": [{"field": "consent", "op": "given", "value": "email"}]})
+    client.post(reverse("staff:segment-archive", kwargs={"pk": segment.pk}), follow=True)  # its message read
+    assert segment_members(segment.pk) is None  # nobody, for the rules
+    assert "Mailable" not in client.get(reverse("staff:segments")).content.decode()
+    archived = client.get(reverse("staff:segments"), {"archived": "1"}).content.decode()
+    assert "Mailable" in archived and reverse("staff:segment-restore", kwargs={"pk": segment.pk}) in archived
+    response = client.post(reverse("staff:segment-restore", kwargs={"pk": segment.pk}), follow=True)
+    assert "Segment Mailable is back" in response.content.decode()
+    assert "Mailable" in client.get(reverse("staff:segments")).content.decode()
+    assert segment_members(segment.pk) is not None and segment_members(segment.pk).exists()
+    # Restoring twice: the second finds no archived segment.
+    assert client.post(reverse("staff:segment-restore", kwargs={"pk": segment.pk})).status_code == 404
 
 
 def test_the_list_counts_members_in_a_fixed_number_of_queries(users, shoppers, django_assert_max_num_queries):
