@@ -38,7 +38,10 @@ events are held. For each member:
    the changed program would not have given them); a returned voucher gives
    back at most what the replay took. The periodic tier review runs at the
    instants it really ran (the times of the ledger's grace and review
-   changes); paid tiers and staff changes happen when they really happened.
+   changes) and, for a month whose review left no such trace, at the beat
+   schedule's instant (``review_instants``); a bonus that reaches a points
+   tier moves the member up at once, as ``bonus_grant`` does; paid tiers and
+   staff changes happen when they really happened.
 3. At the end the account is settled to the window's end; the figures are
    summed: points earned (earn + bonus + reversal, as the KPI), redeemed
    (redeem - returned), expired, liability ((available + pending) x point

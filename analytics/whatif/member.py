@@ -228,6 +228,7 @@ class _Track:
                                        pending=pending_delta > 0))
             if kind == Kind.BONUS and self.ctx.tiering and self.ctx.program.tier_metric == "points":
                 self.tier.add(at, points)
+                self._upgrade(at)  # as ``bonus_grant`` does: a bonus that reaches a tier moves up at once
         elif points < 0:
             ledger.settle(at)
             taken = min(-points, ledger.available)

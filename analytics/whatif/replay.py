@@ -21,11 +21,14 @@ from loyalty.models import Program, Store, TierChange
 from loyalty.months import months_shift
 from loyalty.segments import members_segments
 from loyalty.services.program import program_get
+from loyalty.services.tiers.review import next_review_at
 from loyalty.services.tiers.table import tier_window_start
 from members.models import Member
 
 WINDOW_MONTHS = 12
 BATCH_MEMBERS = 500
+# A recorded review change this long after a scheduled review is that review, run late.
+REVIEW_RUN_LATE = dt.timedelta(days=1)
 
 
 def window_bounds(*, end: dt.date | None, program: Program) -> tuple[dt.date, dt.date]:
@@ -35,6 +38,25 @@ def window_bounds(*, end: dt.date | None, program: Program) -> tuple[dt.date, dt
         end = dt.datetime.now(program.tz).date()
     start = months_shift(dt.datetime.combine(end, dt.time.min), -WINDOW_MONTHS).date()
     return start, end
+
+
+def review_instants(*, start_at: dt.datetime, end_at: dt.datetime, program: Program) -> list[dt.datetime]:
+    """When the periodic tier review ran in ``[start_at, end_at)``: the instants of the
+    ledger's grace and review changes, and the beat schedule's (``next_review_at``) for each
+    month whose review left no such trace (it ran and moved nobody down; a changed
+    program may move members there)."""
+    recorded = sorted(set(
+        TierChange.objects.filter(
+            reason__in=[TierChange.Reason.GRACE, TierChange.Reason.REVIEW], at__gte=start_at, at__lt=end_at,
+        ).values_list("at", flat=True).distinct()
+    ))
+    instants = set(recorded)
+    moment = next_review_at(now=start_at - dt.timedelta(microseconds=1), program=program)
+    while moment < end_at:
+        if not any(moment <= at < moment + REVIEW_RUN_LATE for at in recorded):
+            instants.add(moment)
+        moment = months_shift(moment, 1)
+    return sorted(instants)
 
 
 def whatif_replay(
@@ -68,12 +90,7 @@ def _replay(scenario: Scenario, *, end, batch_members: int, started: float) -> W
         program=program, start_at=scope.start_at, end_at=scope.end_at, real_ledger=ledger_rules(program),
         store_tz=dict(Store.objects.values_list("pk", "timezone")), tiering=tiering,
         tier_window_from=tier_window_start(as_of=scope.start_at, program=program), capped_ids=capped_ids,
-        reviews=sorted(set(
-            TierChange.objects.filter(
-                reason__in=[TierChange.Reason.GRACE, TierChange.Reason.REVIEW],
-                at__gte=scope.start_at, at__lt=scope.end_at,
-            ).values_list("at", flat=True).distinct()
-        )),
+        reviews=review_instants(start_at=scope.start_at, end_at=scope.end_at, program=program),
     )
     totals = (Totals(), Totals())
     budgets = budgets_before(ctx, versions)

@@ -19,11 +19,13 @@ from django.test.utils import CaptureQueriesContext
 
 from analytics.whatif import Scenario, scenario_from_data, whatif_replay
 from loyalty.models import (
+    ActionBonus,
     EarnRule,
     LedgerEntry,
     MemberTier,
     PointsAccount,
     PointsLot,
+    Program,
     Purchase,
     Refund,
     RuleUsage,
@@ -31,6 +33,7 @@ from loyalty.models import (
     StampCard,
     TierChange,
 )
+from loyalty.services.bonuses.grants import action_bonuses_cache_clear, bonus_grant
 from loyalty.services.ledger import points_adjust, points_credit, points_expire_due, points_release_due
 from loyalty.services.purchases import LineInput, purchase_record, refund_record
 from loyalty.services.rules import rules_cache_clear
@@ -344,6 +347,40 @@ def test_a_lower_tier_threshold_moves_the_tier_mix(plain):
     assert result.scenario.tier_mix == {"silver": 2, "": 1}
     # At 250, low is silver after the 300.00 purchase, so the 100.00 one earns 100 + 100 (x2).
     assert (result.actual.points_tier, result.scenario.points_tier) == (0, 100)
+
+
+def test_a_bonus_that_reaches_a_points_tier_moves_the_member_up_at_once(plain):
+    """A bonus counts towards a points tier and upgrades at once (``bonus_grant``), as a purchase does."""
+    Program.objects.filter(pk=1).update(tier_metric="points")
+    TierFactory(code="silver", rank=1, threshold=Decimal("100"), multiplier=Decimal("2"))
+    ActionBonus.objects.create(kind=ActionBonus.Kind.SIGNUP, points=30)
+    tiers_cache_clear()
+    action_bonuses_cache_clear()
+    member = MemberFactory(enrolled_at=at(2024, 1, 1))
+    plain.buy(member, at(2025, 3, 2), "80.00")  # 80 points
+    bonus_grant(member=member, kind=ActionBonus.Kind.SIGNUP, occasion="x", now=at(2025, 3, 5))  # 110: silver
+    plain.buy(member, at(2025, 3, 10), "50.00")  # silver: 50 x 2
+    assert TierChange.objects.filter(member=member, reason=TierChange.Reason.QUALIFIED).count() == 1
+    result = whatif_replay(Scenario(point_value=Decimal("0.02")), end=END)
+    assert result.ledger.points_earned == 80 + 30 + 100
+    assert result.actual.points_earned == result.ledger.points_earned
+    assert result.actual.points_tier == 50
+
+
+def test_raised_thresholds_move_members_down_at_reviews_that_moved_nobody_really(plain):
+    """The review runs every month (the beat schedule), also when it really changed nobody's tier."""
+    Program.objects.filter(pk=1).update(tier_grace_days=0)
+    silver = TierFactory(code="silver", rank=1, threshold=Decimal("500"))
+    tiers_cache_clear()
+    member = MemberFactory(enrolled_at=at(2024, 1, 1))
+    plain.buy(member, at(2024, 12, 10), "600.00")  # silver before the window
+    plain.buy(member, at(2025, 6, 10), "300.00")  # 900 over 12 months: still silver at every review
+    run_jobs(until=WINDOW_END, since=at(2024, 12, 1))
+    assert not TierChange.objects.filter(reason__in=[TierChange.Reason.GRACE, TierChange.Reason.REVIEW]).exists()
+    result = whatif_replay(scenario_from_data({"tier_thresholds": {str(silver.pk): "1000"}}), end=END)
+    assert result.ledger.tier_mix == result.actual.tier_mix == {"silver": 1, "": 0}
+    # At 1000 the review of 2025-01-01 finds 600 (no grace days): moved down; 900 never reaches it again.
+    assert result.scenario.tier_mix == {"": 1}
 
 
 # -- nothing is written ------------------------------------------------------------------
