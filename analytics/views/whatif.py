@@ -24,7 +24,7 @@ from analytics.csv_export import csv_response
 from analytics.forms.whatif import WhatIfForm
 from analytics.models import Simulation
 from analytics.services.whatif import simulation_start
-from analytics.whatif import scenario_lines, whatif_rows
+from analytics.whatif import scenario_lines, scenario_lines_many, whatif_rows
 from loyalty.selectors import program_get_or_none
 from loyalty.views.staff import StaffPage
 from members.permissions import ADMIN_ROLES
@@ -50,7 +50,10 @@ class WhatIfView(StaffPage, ListView):
         context["may_run"] = may_run(self.request.user)
         if context["may_run"] and "form" not in context:
             context["form"] = WhatIfForm(program=program_get_or_none())
-        context["rows"] = [(simulation, scenario_lines(simulation.scenario)) for simulation in context["simulations"]]
+        simulations = list(context["simulations"])
+        context["rows"] = list(zip(
+            simulations, scenario_lines_many([simulation.scenario for simulation in simulations]), strict=True,
+        ))
         return context
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -75,7 +75,15 @@ engine needs it, current or changed), ``events`` (the batch's events, read),
 """
 
 from analytics.whatif.replay import BATCH_MEMBERS, WINDOW_MONTHS, whatif_replay, window_bounds
-from analytics.whatif.result import ROWS, Figures, Row, WhatIfResult, scenario_lines, whatif_rows
+from analytics.whatif.result import (
+    ROWS,
+    Figures,
+    Row,
+    WhatIfResult,
+    scenario_lines,
+    scenario_lines_many,
+    whatif_rows,
+)
 from analytics.whatif.scenario import (
     LABELS,
     NEVER,
@@ -90,5 +98,6 @@ from analytics.whatif.version import Version, version_changed, version_current
 __all__ = [
     "BATCH_MEMBERS", "LABELS", "NEVER", "ROWS", "RULE_ACTIONS", "WINDOW_MONTHS", "Figures", "Row", "RuleChange",
     "Scenario", "Version", "WhatIfResult", "rule_change_snapshot", "scenario_from_data", "scenario_lines",
+    "scenario_lines_many",
     "version_changed", "version_current", "whatif_replay", "whatif_rows", "window_bounds",
 ]

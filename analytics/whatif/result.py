@@ -4,7 +4,7 @@ comparison as the page and the CSV show it (``whatif_rows``, ``scenario_lines``)
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -129,6 +129,20 @@ def whatif_rows(result: Mapping[str, Any]) -> list[Row]:
 
 def scenario_lines(data: Mapping[str, Any]) -> list[str]:
     """The change of a stored scenario in words, one line per change."""
+    return scenario_lines_many([data])[0]
+
+
+def scenario_lines_many(scenarios: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """``scenario_lines`` of each of ``scenarios`` (a page of simulations): the rules'
+    names and the tiers' codes they mention are read with one query each, at most."""
+    rule_ids = {int(rule["id"]) for data in scenarios if (rule := data.get("rule")) and rule.get("id")}
+    tier_ids = {int(pk) for data in scenarios for pk in data.get("tier_thresholds") or {}}
+    names = dict(EarnRule.objects.filter(pk__in=rule_ids).values_list("pk", "name")) if rule_ids else {}
+    codes = dict(Tier.objects.filter(pk__in=tier_ids).values_list("pk", "code")) if tier_ids else {}
+    return [_lines(data, names=names, codes=codes) for data in scenarios]
+
+
+def _lines(data: Mapping[str, Any], *, names: Mapping[int, str], codes: Mapping[int, str]) -> list[str]:
     lines = []
     if "earn_rate" in data:
         lines.append(_gettext("Earn rate: %(rate)s points per 1.00") % {"rate": data["earn_rate"]})
@@ -140,8 +154,7 @@ def scenario_lines(data: Mapping[str, Any]) -> list[str]:
                      else _gettext("Points expire after %(months)s months") % {"months": months})
     rule = data.get("rule")
     if rule:
-        name = EarnRule.objects.filter(pk=rule.get("id")).values_list("name", flat=True).first() \
-            if rule.get("id") else (rule.get("fields") or {}).get("name", "")
+        name = names.get(int(rule["id"])) if rule.get("id") else (rule.get("fields") or {}).get("name", "")
         fields = ", ".join(f"{key} = {value}" for key, value in (rule.get("fields") or {}).items())
         text = {
             "change": _gettext("Rule %(name)s changed: %(fields)s"),
@@ -149,9 +162,6 @@ def scenario_lines(data: Mapping[str, Any]) -> list[str]:
             "remove": _gettext("Rule %(name)s removed"),
         }[rule["action"]]
         lines.append(text % {"name": name or rule.get("id"), "fields": fields})
-    thresholds = data.get("tier_thresholds") or {}
-    if thresholds:
-        codes = dict(Tier.objects.filter(pk__in=[int(pk) for pk in thresholds]).values_list("pk", "code"))
-        for pk, value in thresholds.items():
-            lines.append(_gettext("Tier %(tier)s from %(value)s") % {"tier": codes.get(int(pk), pk), "value": value})
+    for pk, value in (data.get("tier_thresholds") or {}).items():
+        lines.append(_gettext("Tier %(tier)s from %(value)s") % {"tier": codes.get(int(pk), pk), "value": value})
     return lines

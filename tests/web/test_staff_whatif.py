@@ -172,3 +172,18 @@ def test_the_list_reads_a_fixed_number_of_queries(users, program, django_assert_
     with django_assert_max_num_queries(12):
         response = client.get(reverse("staff:what-if"))
     assert response.content.decode().count("Earn rate:") == 15
+
+
+def test_the_list_reads_rule_names_and_tier_codes_once_for_the_page(users, program, django_assert_max_num_queries):
+    rule = EarnRuleFactory(name="Ten more", kind="fixed", value=Decimal("10"))
+    silver = TierFactory(code="silver", rank=1, threshold=Decimal("500"))
+    for n in range(15):
+        Simulation.objects.create(scenario={"rule": {"action": "change", "id": rule.pk, "fields": {"value": str(n)}},
+                                            "tier_thresholds": {str(silver.pk): str(100 + n)}},
+                                  created_by=users[Role.OWNER])
+    client = client_for(users[Role.MARKETING])
+    client.get(reverse("staff:what-if"))
+    with django_assert_max_num_queries(12):
+        response = client.get(reverse("staff:what-if"))
+    text = response.content.decode()
+    assert text.count("Rule Ten more changed: value = ") == 15 and "Tier silver from 114" in text
