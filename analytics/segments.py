@@ -38,7 +38,7 @@ For example::
 
 Purchases are counted as the KPIs count them (``analytics.kpis.counted_purchases``:
 a fully refunded purchase is no purchase) and a purchase's amount is
-``NET_AMOUNT``. Dates are whole calendar days in the program's time zone:
+``NET_AMOUNT``. Dates (1900-01-01 to 2999-12-31) are whole calendar days in the program's time zone:
 "before 2026-01-01" ends at the first midnight of that day, "after
 2026-01-01" starts at the first midnight of the next day; the day itself
 is in neither. Members without a score (never bought, or not scored yet)
@@ -93,9 +93,10 @@ MONTHS = [
     (12, _("December")),
 ]
 CHANNELS = [("email", _("email")), ("sms", _("SMS"))]
-
-def _purchases():
-    return counted_purchases()
+# Dates a condition may name: their local midnights (and the next day's) stay
+# within what datetimes and the databases can hold in any zone.
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(2999, 12, 31)
 
 
 # -- the language ---------------------------------------------------------------------------
@@ -170,19 +171,24 @@ class _Bad(Exception):
 
 
 def _date(value: object) -> str:
-    if isinstance(value, str) and len(value.strip()) == 10:
-        try:
-            return dt.date.fromisoformat(value.strip()).isoformat()
-        except ValueError:
-            pass
-    raise _Bad(gettext("give a date as YYYY-MM-DD"))
+    try:
+        if not isinstance(value, str) or len(value.strip()) != 10:
+            raise ValueError(value)
+        day = dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise _Bad(gettext("give a date as YYYY-MM-DD")) from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise _Bad(gettext("give a date from %(first)s to %(last)s") % {
+            "first": FIRST_DAY.isoformat(), "last": LAST_DAY.isoformat(),
+        })
+    return day.isoformat()
 
 
 def _integer(value: object, *, minimum: int, maximum: int) -> int:
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and value.strip().isdecimal():  # isdigit() lets "²" through to int()
         number = int(value.strip())
     if number is None or not minimum <= number <= maximum:
         raise _Bad(gettext("give a whole number from %(minimum)d to %(maximum)d") % {
@@ -234,8 +240,8 @@ def _choices(value: object, allowed: Container, what: str, coerce: Callable[[obj
 
 
 def _id(item: object) -> int:
-    if isinstance(item, bool):
-        raise TypeError
+    if isinstance(item, bool) or (isinstance(item, float) and not item.is_integer()):
+        raise TypeError  # int() would turn True into 1 and 5.5 into 5
     if isinstance(item, str):
         item = item.strip()
     return int(item)  # type: ignore[arg-type]
@@ -329,7 +335,10 @@ def segment_validate(conditions: object) -> dict:
     (``position``, ``field``). Tier and store ids must exist (one query each
     when a condition names them)."""
     items = conditions.get("all") if isinstance(conditions, dict) else None
-    fields = {item.get("field") for item in items if isinstance(item, dict)} if isinstance(items, list) else set()
+    fields = (
+        {item.get("field") for item in items if isinstance(item, dict) and isinstance(item.get("field"), str)}
+        if isinstance(items, list) else set()
+    )
     known = _Known(
         tiers=set(Tier.objects.values_list("pk", flat=True)) if "tier" in fields else None,
         stores=set(Store.objects.values_list("pk", flat=True)) if "store" in fields else None,
@@ -349,7 +358,7 @@ def _next_day_start(day: str, tz: dt.tzinfo) -> dt.datetime:
 
 
 def _bought(**lookups) -> Exists:
-    return Exists(_purchases().filter(member=OuterRef("pk"), **lookups))
+    return Exists(counted_purchases().filter(member=OuterRef("pk"), **lookups))
 
 
 def _totals(aggregate, op: str, limit, *, per_member: bool) -> Q:
@@ -365,14 +374,14 @@ def _totals(aggregate, op: str, limit, *, per_member: bool) -> Q:
     if per_member:
         total = Coalesce(
             Subquery(
-                _purchases().filter(member=OuterRef("pk")).order_by().values("member")
+                counted_purchases().filter(member=OuterRef("pk")).order_by().values("member")
                 .annotate(total=aggregate).values("total")
             ),
             Value(0), output_field=aggregate.output_field,
         )
         lookup = GreaterThanOrEqual if op == "at_least" else LessThanOrEqual
         return Q(lookup(total, Value(limit, output_field=aggregate.output_field)))
-    grouped = _purchases().filter(member__isnull=False).values("member").annotate(total=aggregate)
+    grouped = counted_purchases().filter(member__isnull=False).values("member").annotate(total=aggregate)
     if op == "at_least":
         return Q(pk__in=grouped.filter(total__gte=limit).values("member"))
     return ~Q(pk__in=grouped.filter(total__gt=limit).values("member"))

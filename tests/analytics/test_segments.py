@@ -264,6 +264,11 @@ BAD = [
     ("unknown store", cond("store", "bought_at", [9999]), "store", "9999"),
     ("bad channel", cond("consent", "given", "post"), "consent", "email or SMS"),
     ("missing value", {"field": "spend", "op": "at_least"}, "spend", "give field, op and value"),
+    ("field not a name", {"field": ["tier"], "op": "in", "value": [1]}, ["tier"], "unknown field"),
+    ("superscript digit", cond("last_purchase", "within_days", "\u00b2"), "last_purchase", "whole number"),
+    ("fractional month", cond("birthday_month", "in", [5.5]), "birthday_month", "no month 5.5"),
+    ("year 1", cond("enrolled", "before", "0001-01-01"), "enrolled", "date from 1900-01-01 to 2999-12-31"),
+    ("last day of 9999", cond("last_purchase", "after", "9999-12-31"), "last_purchase", "date from 1900-01-01"),
 ]
 
 
@@ -277,6 +282,15 @@ def test_bad_input_names_the_conditions_position_and_field(shop, case, bad, fiel
     message = error.message % error.params
     assert message.startswith("Condition 2 (")
     assert text in message
+
+
+def test_the_first_and_last_days_allowed_compile_in_the_programs_zone(shop):
+    MemberFactory(first_name="Now", enrolled_at=NOW)
+    for day in ("1900-01-01", "2999-12-31"):
+        for op in ("before", "after"):
+            expected = {"Now"} if (op == "after") == (day == "1900-01-01") else set()
+            assert names([cond("enrolled", op, day)]) == expected
+            assert names([cond("last_purchase", op, day)]) == set()
 
 
 def test_every_bad_condition_is_reported_and_the_shape_is_checked(shop):
