@@ -9,13 +9,15 @@ the event's time), as tills and the periodic jobs would have written them.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import zoneinfo
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from analytics.whatif import Scenario, scenario_from_data, whatif_replay
 from loyalty.models import (
@@ -447,3 +449,46 @@ def test_a_scenario_survives_its_json(plain):
             "rule": {"action": "change", "id": rule.pk, "fields": {"value": "15"}}}
     scenario = scenario_from_data(data)
     assert scenario_from_data(scenario.as_data()) == scenario
+
+
+# -- PostgreSQL: a task delivered twice at once runs once -----------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_deliveries_of_the_task_at_once_run_the_simulation_once(monkeypatch):
+    from analytics.models import Simulation
+    from analytics.services import whatif as service
+
+    ProgramFactory(timezone="Europe/Warsaw")
+    History(StoreFactory(code="WAW", timezone="Europe/Warsaw")).buy(
+        MemberFactory(enrolled_at=at(2024, 1, 1)), timezone.now() - dt.timedelta(days=30), "10.00")
+    simulation = Simulation.objects.create(scenario={"earn_rate": "2"})
+    replays = []
+    replay = service.whatif_replay
+
+    def counted(scenario):
+        replays.append(threading.current_thread().name)
+        return replay(scenario)
+
+    monkeypatch.setattr(service, "whatif_replay", counted)
+    barrier = threading.Barrier(2)
+    results: dict[str, object] = {}
+
+    def deliver(name: str) -> None:
+        try:
+            barrier.wait(10)
+            results[name] = service.simulation_run(simulation_id=simulation.pk)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver, args=(name,), name=name) for name in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(result is None for result in results.values()) == [False, True]
+    assert len(replays) == 1
+    simulation.refresh_from_db()
+    assert simulation.status == Simulation.Status.DONE
+    assert simulation.result["scenario"]["points_earned"] == 2 * simulation.result["actual"]["points_earned"] == 20
