@@ -36,9 +36,12 @@ PERIOD_CHOICES = (
 )
 DEFAULT_PERIOD = THIS_MONTH
 
-# A custom period's bounds: the previous period of equal length must stay a real
-# date range, and a decade is more than any chart of the page can show usefully.
+# The days a typed range may hold (here and in the ledger export): the previous
+# period of equal length and the instants of the days around the range must stay
+# real dates and datetimes in any zone. A decade is more than any chart of the
+# page can show usefully.
 EARLIEST = dt.date(1970, 1, 1)
+LATEST = dt.date(9998, 12, 31)
 MAX_DAYS = 3660
 
 
@@ -54,6 +57,19 @@ class Period:
     def last_day(self) -> dt.date:
         """The period's last day, included (as people write a range)."""
         return self.end - dt.timedelta(days=1)
+
+
+def day_range_in_bounds(form: forms.Form, *, first: str, last: str) -> bool:
+    """Whether the days in ``form``'s cleaned fields ``first`` and ``last`` lie from
+    ``EARLIEST`` to ``LATEST``; otherwise the field at fault gets the error."""
+    start, end = form.cleaned_data.get(first), form.cleaned_data.get(last)
+    if start is not None and start < EARLIEST:
+        form.add_error(first, _("The period cannot start before 1970."))
+        return False
+    if end is not None and end > LATEST:
+        form.add_error(last, _("The period cannot end after 9998."))
+        return False
+    return True
 
 
 def _month(year: int, month: int) -> dt.date:
@@ -118,11 +134,9 @@ class DashboardPeriodForm(forms.Form):
             self.add_error("start", _("Enter the first day of the period."))
         if last is None and "end" not in self.errors:
             self.add_error("end", _("Enter the last day of the period."))
-        if start is None or last is None:
+        if start is None or last is None or not day_range_in_bounds(self, first="start", last="end"):
             return data
-        if start < EARLIEST:
-            self.add_error("start", _("The period cannot start before 1970."))
-        elif last < start:
+        if last < start:
             self.add_error("end", _("The last day is before the first day."))
         elif (last - start).days + 1 > MAX_DAYS:
             self.add_error("end", _("A custom period can be at most ten years long."))

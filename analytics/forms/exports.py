@@ -8,6 +8,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from analytics.forms.dashboard import day_range_in_bounds
 from loyalty.forms.common import NoTagHelper
 from loyalty.models import LedgerEntry, Store
 
@@ -34,6 +35,8 @@ class LedgerExportForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
+        if not day_range_in_bounds(self, first="date_from", last="date_to"):
+            return data
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and end < start:
             self.add_error("date_to", _("The end date is before the start date."))

@@ -174,6 +174,7 @@ def test_custom_dates_are_ignored_for_a_preset(shop):
     ({"period": "custom", "start": "2025-02-10", "end": "2025-02-01"}, "end", "The last day is before the first day."),
     ({"period": "custom", "start": "1900-01-01", "end": "1900-02-01"}, "start", "The period cannot start before 1970."),
     ({"period": "custom", "start": "2000-01-01", "end": "2020-01-01"}, "end", "at most ten years"),
+    ({"period": "custom", "start": "9999-12-25", "end": "9999-12-31"}, "end", "The period cannot end after 9998."),
     ({"period": "fortnight"}, "period", "Select a valid choice."),
     ({"store": "999999"}, "store", "Select a valid choice."),
 ])
