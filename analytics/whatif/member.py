@@ -10,19 +10,18 @@ from decimal import Decimal
 
 from analytics.whatif.events import ReplayContext
 from analytics.whatif.version import Version
-from loyalty.earning import Earning
+from loyalty.earning import BASE_LABEL, Earning
 from loyalty.ledger.engine import AccountLedger
 from loyalty.models import LedgerEntry, Purchase, TierChange
 from loyalty.rules import Evaluation, Line, MemberContext, PurchaseFacts, evaluate, evaluation_capped, stamp_card_fill
 from loyalty.services.budgets import TOTAL, capped_rules, member_scope, rule_caps
-from loyalty.services.purchases import earning_credit, refund_apply
+from loyalty.services.purchases import earning_credit, refund_apply, refund_points_kept
 from loyalty.services.stamps import stamps_given, stamps_removed
 from loyalty.services.tiers.review import tier_review_member
 from loyalty.services.tiers.table import TierTable, tier_upgrade_window, tier_window_start
 
 Kind = LedgerEntry.Kind
 _TICK = dt.timedelta(microseconds=1)
-BASE_LABEL = "Base rate"
 
 
 @dataclass
@@ -291,8 +290,6 @@ def _tier_standing(table: TierTable, tier_id: int | None) -> tuple[int | None, s
 
 
 def _kept(points: int, amount: Decimal, refunded: Decimal) -> int:
-    from loyalty.services.purchases import refund_points_kept
-
     return refund_points_kept(points=points, amount=amount, refunded=refunded) if refunded else points
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 
 from django.db import transaction
+from django.utils import timezone
 
 from analytics.kpis import kpi_scope, ledger_flows, money, ratio
 from analytics.whatif.events import ReplayContext, batch_events, budgets_before
@@ -35,7 +36,7 @@ def window_bounds(*, end: dt.date | None, program: Program) -> tuple[dt.date, dt
     """``(start, end)`` dates of the replayed window: the 12 months before ``end``
     (default: today in the program's zone)."""
     if end is None:
-        end = dt.datetime.now(program.tz).date()
+        end = timezone.localdate(timezone=program.tz)
     start = months_shift(dt.datetime.combine(end, dt.time.min), -WINDOW_MONTHS).date()
     return start, end
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from functools import cached_property
 
 from analytics.whatif.scenario import NEVER, Scenario, rule_change_snapshot
 from loyalty.ledger.engine import LedgerRules
@@ -27,11 +28,11 @@ class Version:
     ledger: LedgerRules
     point_value: Decimal
 
-    @property
+    @cached_property  # read for every member: computed once (a frozen dataclass still has a __dict__)
     def stamp_rules(self) -> dict[int, RuleSnapshot]:
         return {rule.id: rule for rule in self.rules if rule.is_stamps and rule.stamps_needed}
 
-    @property
+    @cached_property
     def needs_lines(self) -> bool:
         return any(rule.needs_lines for rule in self.rules)
 
