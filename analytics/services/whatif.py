@@ -5,12 +5,14 @@ keeps its status, result and errors on ``analytics.models.Simulation``.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -19,6 +21,9 @@ from analytics.whatif import scenario_from_data, whatif_replay
 from members.models import User
 
 logger = logging.getLogger(__name__)
+
+# The hard time limit of ``analytics.tasks.run_simulation`` (seconds): no run lives longer.
+RUN_TIME_LIMIT = 3600
 
 
 def simulation_start(*, scenario: Mapping[str, Any], user: User | None) -> Simulation:
@@ -43,13 +48,19 @@ def simulation_run(*, simulation_id: int) -> Simulation | None:
 
     Claims the row with a conditional update (``queued`` -> ``running``), so a
     task delivered twice runs it once; ``None`` when there was nothing to run.
+    A row ``running`` for longer than the task's hard time limit (``RUN_TIME_LIMIT``)
+    was left by a killed worker: the redelivered task (``acks_late``) claims it again.
     The replay reads only (``whatif_replay``: a rolled-back transaction); the
     only writes are this row's. A scenario that no longer validates (its rule
     was deleted meanwhile) fails with the message; any other error fails the
     simulation with a generic message and is raised again for the worker's log.
     """
-    claimed = Simulation.objects.filter(pk=simulation_id, status=Simulation.Status.QUEUED).update(
-        status=Simulation.Status.RUNNING, started_at=timezone.now()
+    now = timezone.now()
+    claimable = Q(status=Simulation.Status.QUEUED) | Q(
+        status=Simulation.Status.RUNNING, started_at__lt=now - dt.timedelta(seconds=RUN_TIME_LIMIT)
+    )
+    claimed = Simulation.objects.filter(claimable, pk=simulation_id).update(
+        status=Simulation.Status.RUNNING, started_at=now
     )
     if not claimed:
         return None

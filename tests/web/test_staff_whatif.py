@@ -187,3 +187,18 @@ def test_the_list_reads_rule_names_and_tier_codes_once_for_the_page(users, progr
         response = client.get(reverse("staff:what-if"))
     text = response.content.decode()
     assert text.count("Rule Ten more changed: value = ") == 15 and "Tier silver from 114" in text
+
+
+def test_a_run_killed_past_the_task_time_limit_is_run_again_on_redelivery(users, bought):
+    """acks_late: the worker killed at the hard time limit leaves the row running; the
+    redelivered task takes it again, while a run younger than the limit is left alone."""
+    from analytics.services.whatif import simulation_run
+
+    stale = Simulation.objects.create(scenario={"earn_rate": "2"}, status=Simulation.Status.RUNNING,
+                                      started_at=timezone.now() - dt.timedelta(hours=2))
+    live = Simulation.objects.create(scenario={"earn_rate": "2"}, status=Simulation.Status.RUNNING,
+                                     started_at=timezone.now() - dt.timedelta(minutes=1))
+    assert simulation_run(simulation_id=stale.pk).status == Simulation.Status.DONE
+    assert simulation_run(simulation_id=live.pk) is None
+    live.refresh_from_db()
+    assert live.status == Simulation.Status.RUNNING
