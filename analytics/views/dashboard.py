@@ -152,7 +152,8 @@ def kpi_cards(report: KpiReport) -> list[KpiCard]:
 
 
 def _csv_value(value: object) -> object:
-    """Numbers as ``manage.py kpis --json`` gives them: money with two places, rates as fractions."""
+    """A number for the CSV downloads (the KPIs and every series), as ``manage.py kpis --json``
+    gives it: money with two places, rates as fractions, any float to six places."""
     if isinstance(value, Decimal):
         return f"{value:.2f}"
     if isinstance(value, float):
@@ -290,7 +291,8 @@ class AnalyticsDashboardView(StaffPage, TemplateView):
         series = figures.series.get(table)
         if series is None:
             raise Http404("no such table")
-        return csv_response(filename=f"{series.key}_{suffix}.csv", header=series.header(), rows=series.rows())
+        rows = ([_csv_value(cell) for cell in row] for row in series.rows())
+        return csv_response(filename=f"{series.key}_{suffix}.csv", header=series.header(), rows=rows)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)

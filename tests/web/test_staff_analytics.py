@@ -404,5 +404,15 @@ def test_a_series_downloads_its_table(shop, with_series):
     assert rows_of(grid) == [["Recency", "F1", "F2"], ["R5", "0", "8"], ["R4", "4", "1"]]
 
 
+def test_a_series_csv_gives_rates_and_scores_as_the_kpi_csv_does(shop, member):
+    # 1 promoter and 2 passives: NPS 33.3333..., not the float's 17 digits.
+    now = timezone.now()
+    Feedback.objects.create(member=member, score=8, created_at=now)
+    Feedback.objects.create(member=member, score=7, created_at=now)
+    rows = rows_of(client_for(shop["manager"]).get(URL, {"period": "this-month", "table": "nps"}))
+    scores = [row[1] for row in rows[1:] if row[1]]
+    assert scores == ["33.333333"]
+
+
 def test_an_unknown_table_is_not_found(shop, with_series):
     assert client_for(shop["manager"]).get(URL, {"table": "nope"}).status_code == 404
