@@ -336,6 +336,16 @@ def test_each_series_is_a_chart_beside_a_table(shop, with_series):
     assert "vendor/chartjs/chart.umd.min.js" in page and "js/analytics-charts.js" in page
 
 
+def test_an_empty_table_cell_is_read_out_as_no_data(shop, with_series):
+    page = client_for(shop["manager"]).get(URL).content.decode()
+    empty = '<span aria-hidden="true">–</span><span class="visually-hidden">no data</span>'
+    members = page.split('data-table="members"')[1].split("</table>")[0]
+    assert members.count(empty) == 1  # "Active" in February
+    kpi_table = page.split("Each KPI in this period and the previous one")[1].split("</table>")[0]
+    assert empty in kpi_table
+    assert '>–</td>' not in page
+
+
 def test_the_rfm_grid_is_a_heat_map_table_without_a_canvas(shop, with_series):
     page = client_for(shop["manager"]).get(URL).content.decode()
     assert 'id="chart-rfm-canvas"' not in page
