@@ -7,6 +7,8 @@ import datetime as dt
 
 from celery import shared_task
 
+from analytics.services.whatif import RUN_TIME_LIMIT
+
 
 @shared_task(acks_late=True)
 def score_members(*, as_of: str | None = None) -> int | None:
@@ -19,7 +21,7 @@ def score_members(*, as_of: str | None = None) -> int | None:
     return None if run is None else run.pk
 
 
-@shared_task(acks_late=True, time_limit=3600, soft_time_limit=3500)
+@shared_task(acks_late=True, time_limit=RUN_TIME_LIMIT, soft_time_limit=RUN_TIME_LIMIT - 100)
 def run_simulation(*, simulation_id: int) -> str | None:
     """Run a queued what-if simulation (``analytics.services.whatif.simulation_run``);
     its status afterwards. A replay of 100,000 members takes minutes: hence the
