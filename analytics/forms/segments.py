@@ -111,6 +111,11 @@ def condition_initial(condition: dict) -> dict:
     return {"field": field, "op": condition["op"], "choices": [f"{prefix}:{item}" for item in values]}
 
 
+def error_text(error: ValidationError) -> str:
+    """One error of ``segment_validate`` as the text shown to staff."""
+    return str(error.message % error.params if error.params else error.message)
+
+
 class BaseConditionFormSet(forms.BaseFormSet):
     def __init__(self, *args, groups: list | None = None, **kwargs) -> None:
         self.groups = groups if groups is not None else option_groups()
@@ -181,7 +186,7 @@ class SegmentEditor:
         """Put each error of ``segment_validate`` on the row it names."""
         for item in error.error_list:
             position = (item.params or {}).get("position")
-            message = item.message % item.params if item.params else item.message
+            message = error_text(item)
             if position and 0 < position <= len(self.used):
                 self.used[position - 1].add_error(None, message)
             else:

@@ -22,6 +22,7 @@ from analytics.cache import analytics_cached
 from analytics.kpis import NET_AMOUNT, counted_purchase_q, counted_purchases, net_amount
 from analytics.models import RfmGroup, Segment
 from analytics.segments import segment_counts, segment_queryset
+from loyalty.models import EarnRule
 from members.models import Member
 
 CHUNK = 2000
@@ -60,6 +61,14 @@ def segment_member_list(segment: Segment) -> QuerySet[Member]:
         )
         .order_by("last_name", "first_name", "pk")
     )
+
+
+def rules_naming_segment(segment: Segment) -> list[str]:
+    """The names of the earning rules (not archived) that name the segment, sorted.
+    The ids are a JSON list, which SQLite cannot search: the rules are read
+    (a program has a few dozen) and looked through here."""
+    rules = EarnRule.objects.exclude(status=EarnRule.Status.ARCHIVED).only("name", "segments")
+    return sorted(rule.name for rule in rules if segment.pk in (rule.segments or ()))
 
 
 def rfm_label(value: str | None) -> str:

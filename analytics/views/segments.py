@@ -23,11 +23,12 @@ from django.views.generic import ListView, TemplateView
 
 from analytics.cache import analytics_cached
 from analytics.csv_export import csv_response
-from analytics.forms.segments import SegmentEditor, builder_spec
+from analytics.forms.segments import SegmentEditor, builder_spec, error_text
 from analytics.models import Segment
 from analytics.segments import conditions_key, segment_count, segment_validate
 from analytics.selectors.segments import (
     rfm_label,
+    rules_naming_segment,
     segment_counts_cached,
     segment_export_header,
     segment_export_rows,
@@ -35,7 +36,7 @@ from analytics.selectors.segments import (
     segment_member_list,
 )
 from analytics.services.segments import segment_archive, segment_restore, segment_save
-from loyalty.models import EarnRule, Tier
+from loyalty.models import Tier
 from loyalty.selectors import program_get_or_none
 from loyalty.templatetags.loyalty_tags import points
 from loyalty.views.staff import StaffPage
@@ -141,8 +142,7 @@ class SegmentCountView(StaffPage, View):
             try:
                 conditions = segment_validate(editor.conditions())
             except ValidationError as error:
-                errors = [item.message % item.params if item.params else str(item.message)
-                          for item in error.error_list]
+                errors = [error_text(item) for item in error.error_list]
             else:
                 count = preview_count(conditions)
                 return JsonResponse({"count": count, "text": members_text(count)})
@@ -179,8 +179,11 @@ class SegmentMembersView(StaffPage, ListView):
 class SegmentExportView(StaffPage, View):
     http_method_names = ["get"]
 
+    def load(self) -> None:
+        self.segment = get_object_or_404(Segment, pk=self.kwargs["pk"])
+
     def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        segment = get_object_or_404(Segment, pk=kwargs["pk"])
+        segment = self.segment
         program = program_get_or_none()
         tz = program.tz if program else timezone.get_current_timezone()
         today = timezone.localdate(timezone=tz)
@@ -195,19 +198,18 @@ class SegmentArchiveView(StaffPage, View):
 
     http_method_names = ["post"]
 
+    def load(self) -> None:
+        self.segment = get_object_or_404(Segment, pk=self.kwargs["pk"], archived_at__isnull=True)
+
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        segment = get_object_or_404(Segment, pk=kwargs["pk"], archived_at__isnull=True)
-        segment_archive(segment=segment)
-        naming = [
-            rule.name for rule in EarnRule.objects.exclude(status=EarnRule.Status.ARCHIVED).only("name", "segments")
-            if segment.pk in (rule.segments or ())
-        ]
+        segment = segment_archive(segment=self.segment)
+        naming = rules_naming_segment(segment)
         messages.success(request, _("Segment %(name)s is archived: nobody is in it any more.") % {
             "name": segment.name,
         })
         if naming:
             messages.warning(request, _("These rules still name it and now give its members nothing: %(rules)s.") % {
-                "rules": ", ".join(sorted(naming)),
+                "rules": ", ".join(naming),
             })
         return redirect("staff:segments")
 
@@ -217,8 +219,11 @@ class SegmentRestoreView(StaffPage, View):
 
     http_method_names = ["post"]
 
+    def load(self) -> None:
+        self.segment = get_object_or_404(Segment, pk=self.kwargs["pk"], archived_at__isnull=False)
+
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        segment = segment_restore(segment=get_object_or_404(Segment, pk=kwargs["pk"], archived_at__isnull=False))
+        segment = segment_restore(segment=self.segment)
         messages.success(request, _("Segment %(name)s is back: rules that name it find its members again.") % {
             "name": segment.name,
         })
