@@ -147,7 +147,8 @@ ClvProvider = Callable[[KpiScope], ClvSummary]
 
 
 def clv_none(scope: KpiScope) -> ClvSummary:
-    """The CLV provider until ``analytics.clv`` exists: every value ``None``."""
+    """A CLV provider that fits nothing: every value ``None`` (the previous period
+    without ``previous_clv``; tests of the other KPIs)."""
     return ClvSummary()
 
 
@@ -170,11 +171,6 @@ def clv_from_model(scope: KpiScope) -> ClvSummary:
     return summary
 
 
-def default_clv_provider() -> ClvProvider:
-    """The provider used when ``kpis_compute`` gets none: the fitted CLV model."""
-    return clv_from_model
-
-
 @dataclass(frozen=True)
 class KpiReport:
     scope: KpiScope
@@ -184,13 +180,15 @@ class KpiReport:
     previous: KpiReport | None = None
 
 
+def day_start(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    """The instant ``day`` begins in ``tz`` (its local midnight), aware: where every
+    period, bucket and export range of days begins and ends."""
+    return dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+
+
 def period_bounds(*, start: dt.date, end: dt.date, program: Program) -> tuple[dt.datetime, dt.datetime]:
     """Local midnight of ``start`` and of ``end`` in the program's zone, as aware datetimes."""
-    tz = program.tz
-    return (
-        dt.datetime.combine(start, dt.time.min, tzinfo=tz),
-        dt.datetime.combine(end, dt.time.min, tzinfo=tz),
-    )
+    return day_start(start, program.tz), day_start(end, program.tz)
 
 
 def kpi_scope(*, start: dt.date, end: dt.date, store: Store | None = None, program: Program | None = None) -> KpiScope:
@@ -217,24 +215,21 @@ def kpis_compute(
     period besides the CLV provider's.
     """
     program = program_get()
-    clv = clv or default_clv_provider()
-    scope = kpi_scope(start=start, end=end, store=store, program=program)
-    summary = clv(scope)
-    report = KpiReport(
-        scope=scope, currency=program.currency, kpis=_kpis(scope, program, summary), clv=summary
-    )
-    if previous:
-        length = end - start
-        before = kpi_scope(start=start - length, end=start, store=store, program=program)
-        before_summary = clv(before) if previous_clv else clv_none(before)
-        report = KpiReport(
-            scope=scope, currency=program.currency, kpis=report.kpis, clv=summary,
-            previous=KpiReport(
-                scope=before, currency=program.currency,
-                kpis=_kpis(before, program, before_summary), clv=before_summary,
-            ),
+    clv = clv or clv_from_model
+
+    def report_of(scope: KpiScope, provider: ClvProvider, previous: KpiReport | None = None) -> KpiReport:
+        summary = provider(scope)
+        return KpiReport(
+            scope=scope, currency=program.currency, kpis=_kpis(scope, program, summary), clv=summary,
+            previous=previous,
         )
-    return report
+
+    scope = kpi_scope(start=start, end=end, store=store, program=program)
+    before = None
+    if previous:
+        before_scope = kpi_scope(start=start - (end - start), end=start, store=store, program=program)
+        before = report_of(before_scope, clv if previous_clv else clv_none)
+    return report_of(scope, clv, before)
 
 
 def money(value: Decimal | None) -> Decimal | None:
@@ -319,9 +314,7 @@ def _purchases(scope: KpiScope) -> dict:
         other_amount=Sum(NET_AMOUNT, filter=without),
         other_count=Count("pk", filter=without),
     )
-    previous_start = dt.datetime.combine(
-        scope.start - (scope.end - scope.start), dt.time.min, tzinfo=scope.start_at.tzinfo
-    )
+    previous_start = day_start(scope.start - (scope.end - scope.start), scope.start_at.tzinfo)
     per_member = (
         counted_purchases(scope)
         .filter(with_member, purchased_at__gte=previous_start, purchased_at__lt=scope.end_at)
@@ -373,7 +366,7 @@ def _clv_historical(scope: KpiScope, members_total: int) -> Decimal | None:
     if not members_total:
         return None
     purchases = Purchase.objects.filter(
-        refunded_amount__lt=F("amount"),
+        counted_purchase_q(),
         purchased_at__lt=scope.end_at,
         member__enrolled_at__lt=scope.end_at,
     ).exclude(member__status=Member.Status.DELETED)

@@ -59,7 +59,7 @@ import numpy as np
 from django.db.models import Count, F, Max, Q, Sum, Window
 from django.db.models.functions import Ntile
 
-from analytics.kpis import NET_AMOUNT, KpiScope, counted_purchases
+from analytics.kpis import NET_AMOUNT, counted_purchases, day_start
 from analytics.models import RfmGroup
 from loyalty.services.program import program_get
 from members.models import Member
@@ -141,7 +141,7 @@ def rfm_as_of_bounds(as_of: dt.datetime | dt.date, tz) -> tuple[dt.datetime, dt.
             raise ValueError("as_of must be timezone-aware")
         local = as_of.astimezone(tz)
     else:
-        local = dt.datetime.combine(as_of, dt.time(), tzinfo=tz)
+        local = day_start(as_of, tz)
     # Aware arithmetic in one zone keeps the wall-clock time (local midnight stays midnight).
     start = (local - dt.timedelta(days=WINDOW_DAYS)).replace(fold=0)
     return start, local, local.date()
@@ -167,8 +167,7 @@ def rfm_compute(*, as_of: dt.datetime | dt.date) -> RfmScores:
     """
     tz = program_get().tz
     start_at, end_at, end_day = rfm_as_of_bounds(as_of, tz)
-    scope = KpiScope(start=start_at.date(), end=end_day, start_at=start_at, end_at=end_at, store=None)
-    purchases = counted_purchases(scope).filter(
+    purchases = counted_purchases().filter(
         ~Q(member__status=Member.Status.DELETED),
         member__isnull=False, purchased_at__gte=start_at, purchased_at__lt=end_at,
     )

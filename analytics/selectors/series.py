@@ -69,6 +69,7 @@ from analytics.kpis import (
     counted_feedback,
     counted_members,
     counted_purchases,
+    day_start,
     ledger_store_q,
     liability_entries,
     liability_store_q,
@@ -150,8 +151,8 @@ def bucketing(scope: KpiScope) -> list[Bucket]:
         following = min(_next_boundary(day, unit), scope.end)
         buckets.append(
             Bucket(
-                start=dt.datetime.combine(day, dt.time.min, tzinfo=tz),
-                end=dt.datetime.combine(following, dt.time.min, tzinfo=tz),
+                start=day_start(day, tz),
+                end=day_start(following, tz),
                 label=day.isoformat(),
             )
         )
@@ -405,7 +406,7 @@ def liability_ageing(scope: KpiScope, program: Program, *, now: dt.datetime | No
         Q(status=PointsLot.Status.PENDING) | Q(status=PointsLot.Status.AVAILABLE), remaining__gt=0
     )
     if scope.store is not None:
-        lots = lots.filter(account__member__enrollment_store=scope.store)
+        lots = lots.filter(liability_store_q(scope.store))  # a lot has an account, as an entry has
     rows = lots.values(month=TruncMonth("expires_at", tzinfo=tz)).annotate(points=Sum("remaining")).order_by()
     by_month = {}
     never = 0
@@ -519,8 +520,6 @@ def recent_comments(scope: KpiScope, limit: int = 10) -> Series:
     )
 
 
-# -- the dashboard ----------------------------------------------------------------
-
 def rfm_series(scope: KpiScope) -> Series:
     """The RFM grid of the last finished scoring run (``analytics.selectors.scores.rfm_grid``)
     as a table: one row per R score (5, the most recent, first), one column per F score,
@@ -551,6 +550,8 @@ def rfm_series(scope: KpiScope) -> Series:
         },
     )
 
+
+# -- the dashboard ----------------------------------------------------------------
 
 # members 1, purchases 1, the period's ledger 1, opening liability 1, ageing 1, tiers 2, RFM 3,
 # NPS 1, comments 1

@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from analytics.clv import bgnbd_fit, gamma_gamma_fit
 from analytics.clv_data import HORIZON_DAYS, clv_predict, clv_summary_rows
+from analytics.kpis import CENT
 from analytics.models import MemberScore, RfmGroup, ScoreRun
 from analytics.rfm import RFM_GROUPS, WINDOW_DAYS, RfmScores, fm_score, rfm_as_of_bounds, rfm_compute
 from loyalty.services.program import program_get
@@ -49,7 +50,6 @@ from members.models import Member
 logger = logging.getLogger(__name__)
 
 BATCH = 5_000
-CENT = Decimal("0.01")
 MONEY_LIMIT = 1e12  # MemberScore's money fields hold 14 digits with 2 places
 LOCK_KEY = zlib.crc32(b"analytics.members_score")  # the advisory lock's key (any constant)
 SCORE_FIELDS = [
@@ -75,12 +75,6 @@ def _scoring_lock() -> Iterator[bool]:
         if acquired:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
-
-
-def _default_as_of() -> dt.datetime:
-    """The start of the current day in the program's time zone."""
-    tz = program_get().tz
-    return dt.datetime.combine(timezone.now().astimezone(tz).date(), dt.time(), tzinfo=tz)
 
 
 def _money(value: float) -> Decimal | None:
@@ -194,7 +188,8 @@ def members_score(*, as_of: dt.datetime | dt.date | None = None) -> ScoreRun | N
     """
     started = time.monotonic()
     tz = program_get().tz
-    as_of_at = rfm_as_of_bounds(as_of if as_of is not None else _default_as_of(), tz)[1]
+    # Today's date: the start of today in the program's zone, as rfm_as_of_bounds reads a date.
+    as_of_at = rfm_as_of_bounds(as_of if as_of is not None else timezone.localdate(timezone=tz), tz)[1]
     with _scoring_lock() as acquired:
         if not acquired:
             logger.info("members_score: another run holds the lock; nothing done")

@@ -23,6 +23,7 @@ from django.views.generic import TemplateView
 
 from analytics.csv_export import csv_response
 from analytics.forms.exports import LedgerExportForm
+from analytics.kpis import day_start
 from analytics.selectors.exports import (
     ledger_export_header,
     ledger_export_rows,
@@ -33,9 +34,6 @@ from loyalty.selectors import program_get_or_none
 from loyalty.views.staff import StaffPage
 
 logger = logging.getLogger(__name__)
-
-EXPORTS = ("members", "ledger")
-
 
 class ExportsView(StaffPage, TemplateView):
     template_name = "staff/analytics/exports.html"
@@ -48,10 +46,9 @@ class ExportsView(StaffPage, TemplateView):
         export = request.GET.get("export")
         if export is None:
             return self.render_to_response(self.get_context_data(ledger_form=LedgerExportForm(today=self.today)))
-        if export == "members":
-            return self.members()
-        if export == "ledger":
-            return self.ledger()
+        handlers = {"members": self.members, "ledger": self.ledger}
+        if export in handlers:
+            return handlers[export]()
         context = self.get_context_data(
             ledger_form=LedgerExportForm(today=self.today),
             export_error=_("Export: %(value)s is not one of the exports here.") % {"value": export[:40]},
@@ -70,8 +67,8 @@ class ExportsView(StaffPage, TemplateView):
         if not form.is_valid():
             return self.render_to_response(self.get_context_data(ledger_form=form), status=400)
         data = form.cleaned_data
-        start_at = dt.datetime.combine(data["date_from"], dt.time.min, tzinfo=self.tz)
-        end_at = dt.datetime.combine(data["date_to"] + dt.timedelta(days=1), dt.time.min, tzinfo=self.tz)
+        start_at = day_start(data["date_from"], self.tz)
+        end_at = day_start(data["date_to"] + dt.timedelta(days=1), self.tz)
         self._log("ledger", form.filters())
         return csv_response(
             filename=f"ledger-{data['date_from'].isoformat()}-{data['date_to'].isoformat()}.csv",

@@ -123,7 +123,7 @@
     } catch (error) {
       return;
     }
-    if (!spec || spec.type === "grid") return;
+    if (!spec) return;
     new window.Chart(canvas, config(spec));
     canvas.setAttribute("data-drawn", "true");
   });
