@@ -56,9 +56,13 @@
     });
     var help = part(row, "help");
     help.textContent = spec ? spec.help : "";
-    // The general help texts are for the page without script.
+    // The general help texts are for the page without script: the value and the
+    // options are described by the chosen field's help instead.
     Array.prototype.forEach.call(row.querySelectorAll(".form-text:not([data-part])"), function (node) {
       node.hidden = true;
+    });
+    [value, choices].forEach(function (control) {
+      control.setAttribute("aria-describedby", help.id);
     });
   }
 
@@ -80,6 +84,8 @@
     var box = part(row, "delete");
     var checkbox = box.querySelector('input[type="checkbox"]');
     box.hidden = true;
+    // A row removed before the form came back (a failed save) stays removed.
+    if (checkbox.checked) row.hidden = true;
     var remove = document.createElement("button");
     remove.type = "button";
     remove.className = "btn btn-sm btn-outline-danger mt-2";

@@ -98,3 +98,27 @@ def test_a_removed_row_leaves_the_count_and_the_list_passes_axe(page, live_serve
     assert axe_serious(page) == []
     page.set_viewport_size({"width": 360, "height": 740})
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+
+
+def test_each_fields_help_describes_its_value_and_a_removed_row_stays_removed_after_a_failed_save(
+    page, live_server, shop
+):
+    login(page, live_server, shop["marketing"])
+    page.goto(f"{live_server.url}/staff/analytics/segments/new/")
+    page.locator("#id_conditions-0-field").select_option("spend")
+    value = page.locator("#id_conditions-0-value")
+    described_by = value.get_attribute("aria-describedby")
+    expect(page.locator(f"#{described_by}")).to_have_text("An amount such as 100.00: all purchases less refunds.")
+    page.locator("#id_conditions-0-field").select_option("consent")
+    described_by = page.locator("#id_conditions-0-choices").get_attribute("aria-describedby")
+    expect(page.locator(f"#{described_by}")).to_have_text("Choose email or SMS.")
+
+    page.locator("#id_conditions-0-field").select_option("spend")
+    value.fill("85")
+    expect(page.locator("#segment-count")).to_have_text("1 member")
+    page.get_by_role("button", name="Remove 1").click()
+    page.get_by_role("button", name="Save segment").click()  # no name: the form comes back
+    expect(page.locator("#segment-errors")).to_be_visible()
+    expect(page.locator("#id_conditions-0-field")).to_be_hidden()
+    expect(page.locator("#segment-count")).to_have_text("3 members")
+    assert not Segment.objects.exists()

@@ -83,6 +83,7 @@ def test_bad_conditions_are_shown_on_their_row_and_nothing_is_saved(users, shopp
     assert "The segment was not saved" in page
     assert "Condition 2 (Lifetime spend): give an amount of 0 or more" in page
     assert 'id="conditions-1-errors"' in page  # on the second row
+    assert 'data-row aria-describedby="conditions-1-errors"' in page  # read with the row's fields
 
 
 def test_editing_shows_the_saved_rows_and_saves_changes_removing_a_ticked_row(users, shoppers):
