@@ -28,8 +28,12 @@ def segment_save(
     name (unique) and conditions (``segment_validate``); a ``ValidationError``
     keyed by ``name`` / ``conditions`` changes nothing. An archived segment
     cannot be changed. Members are not stored: the segment is computed when used.
+    Changing a segment locks its row and starts from the row as stored, so an
+    archive made since ``segment`` was read is neither missed nor undone.
     """
-    segment = segment or Segment(created_by=user)
+    segment = (
+        Segment(created_by=user) if segment is None else Segment.objects.select_for_update().get(pk=segment.pk)
+    )
     if segment.archived_at is not None:
         raise ValidationError(
             {"name": ValidationError(_("An archived segment cannot be changed."), code="archived")}

@@ -332,6 +332,17 @@ def test_segment_members_is_none_for_a_missing_or_archived_segment(shop):
         segment_save(segment=archived, name="Again", conditions={"all": []})
 
 
+def test_saving_a_segment_read_before_it_was_archived_does_not_bring_it_back(shop):
+    segment = segment_save(name="Mailable", conditions={"all": []})
+    read_by_the_editor = Segment.objects.get(pk=segment.pk)
+    segment_archive(segment=Segment.objects.get(pk=segment.pk))  # meanwhile, in another request
+    with pytest.raises(ValidationError) as caught:
+        segment_save(segment=read_by_the_editor, name="Renamed", conditions={"all": []})
+    assert caught.value.error_dict["name"][0].code == "archived"
+    segment.refresh_from_db()
+    assert (segment.name, segment.archived_at is not None) == ("Mailable", True)
+
+
 def test_the_app_registers_the_resolver_and_unknown_ids_are_found(shop):
     assert segment_resolver() is segment_members
     live = segment_save(name="Live", conditions={"all": []})
