@@ -262,11 +262,20 @@ PROMOTERS = Q(score__gte=9)
 DETRACTORS = Q(score__lte=6)
 
 
+NOT_DELETED = ~Q(status=Member.Status.DELETED)
+
+
+def enrolled_members(scope: KpiScope):
+    """Every member ever enrolled (erased ones too: ``new_members`` counts them, so a
+    past period's figure does not shrink when a member leaves later), at the scope's
+    store when it has one; the caller bounds ``enrolled_at``."""
+    return Member.objects.all() if scope.store is None else Member.objects.filter(enrollment_store=scope.store)
+
+
 def counted_members(scope: KpiScope):
-    """Members that count (not deleted), enrolled at the scope's store when it has
-    one; the caller bounds ``enrolled_at``."""
-    members = Member.objects.exclude(status=Member.Status.DELETED)
-    return members if scope.store is None else members.filter(enrollment_store=scope.store)
+    """Members that count in ``members_total`` (not deleted), enrolled at the scope's
+    store when it has one; the caller bounds ``enrolled_at``."""
+    return enrolled_members(scope).filter(NOT_DELETED)
 
 
 def counted_feedback(scope: KpiScope):
@@ -295,8 +304,8 @@ def nps_score(*, total: int, promoters: int, detractors: int) -> float | None:
 
 
 def _members(scope: KpiScope) -> dict:
-    return counted_members(scope).aggregate(
-        members_total=Count("pk", filter=Q(enrolled_at__lt=scope.end_at)),
+    return enrolled_members(scope).aggregate(
+        members_total=Count("pk", filter=Q(enrolled_at__lt=scope.end_at) & NOT_DELETED),
         new_members=Count("pk", filter=Q(enrolled_at__gte=scope.start_at, enrolled_at__lt=scope.end_at)),
     )
 

@@ -62,6 +62,7 @@ from analytics.kpis import (
     EARNED_KINDS,
     EXPIRED_KINDS,
     NET_AMOUNT,
+    NOT_DELETED,
     OUTSTANDING_POINTS,
     PROMOTERS,
     REDEEMED_KINDS,
@@ -70,6 +71,7 @@ from analytics.kpis import (
     counted_members,
     counted_purchases,
     day_start,
+    enrolled_members,
     ledger_store_q,
     liability_entries,
     liability_store_q,
@@ -218,9 +220,12 @@ def _running(start: int, steps: list[int]) -> list[int]:
 def _member_rows(axis: _Axis) -> list[dict]:
     scope = axis.scope
     return list(
-        counted_members(scope).filter(enrolled_at__lt=scope.end_at)
+        enrolled_members(scope).filter(enrolled_at__lt=scope.end_at)
         .values(bucket=axis.trunc(F("enrolled_at"), from_start=True))
-        .annotate(enrolled=Count("pk"), new=Count("pk", filter=Q(enrolled_at__gte=scope.start_at)))
+        .annotate(
+            enrolled=Count("pk", filter=NOT_DELETED),  # members_total
+            new=Count("pk", filter=Q(enrolled_at__gte=scope.start_at)),  # new_members: the erased too
+        )
         .order_by()
     )
 

@@ -211,6 +211,17 @@ def test_store_b_counts_the_expiry_of_its_members_bonus(world):
     assert kpis["nps"] == 0.0  # m10 10, m11 3: (1 - 1) / 2
 
 
+def test_a_member_who_enrolled_in_the_period_and_left_later_is_still_a_new_member_of_it(world):
+    """BRIEF.md: members_total leaves deleted members out, new_members does not, so a
+    past period's new members do not shrink when one of them is erased."""
+    before = kpis_compute(**MARCH, clv=clv_none, previous=False).kpis
+    gone = MemberFactory(enrolled_at=local(3, 15), enrollment_store=world.a)
+    Member.objects.filter(pk=gone.pk).update(status=Member.Status.DELETED)
+    after = kpis_compute(**MARCH, clv=clv_none, previous=False).kpis
+    assert after["new_members"] == before["new_members"] + 1
+    assert after["members_total"] == before["members_total"]
+
+
 def test_the_period_ends_at_local_midnight(world):
     """23:30 on 03-31 in New York is 03:30 UTC on 04-01 and counts in March; 00:30 local does not."""
     last_day = kpis_compute(start=dt.date(2026, 3, 31), end=dt.date(2026, 4, 1), previous=False).kpis
