@@ -492,16 +492,21 @@ def segment_count(conditions: object, *, now: dt.datetime | None = None) -> int:
 
 def segment_counts(segments: Iterable[Segment], *, now: dt.datetime | None = None) -> dict[int, int]:
     """The number of members of each segment, all in one query (a conditional
-    ``Count`` per segment over the member table); none for no segments."""
-    segments = list(segments)
-    if not segments:
-        return {}
+    ``Count`` per segment over the member table); none for no segments. A
+    segment whose saved conditions no longer check has nobody in it (as for
+    ``segment_members``): 0, and a warning logged."""
     now = now or timezone.now()
-    counts = {
-        f"s{segment.pk}": Count("pk", filter=segment_q(segment.conditions, now=now)) for segment in segments
-    }
-    found = Member.objects.aggregate(**counts)
-    return {segment.pk: found[f"s{segment.pk}"] for segment in segments}
+    result, counts = {}, {}
+    for segment in segments:
+        result[segment.pk] = 0
+        try:
+            counts[f"s{segment.pk}"] = Count("pk", filter=segment_q(segment.conditions, now=now))
+        except ValidationError:
+            logger.warning("segment %s has invalid conditions", segment.pk)
+    if counts:
+        found = Member.objects.aggregate(**counts)
+        result.update({int(key[1:]): value for key, value in found.items()})
+    return result
 
 
 def conditions_key(conditions: dict) -> str:

@@ -375,6 +375,15 @@ def test_counts_of_many_segments_take_one_query(shop, django_assert_num_queries)
     assert segment_counts([]) == {}
 
 
+def test_a_saved_segment_whose_conditions_no_longer_check_counts_nobody(shop, django_assert_num_queries):
+    MemberFactory(marketing_consent=True)
+    mail = segment_save(name="Mail", conditions={"all": [cond("consent", "given", "email")]})
+    old = Segment.objects.create(name="Old", conditions={"all": [cond("enrolled", "before", "1800-01-01")]})
+    with django_assert_num_queries(1):
+        assert segment_counts([mail, old], now=NOW) == {mail.pk: 1, old.pk: 0}
+    assert segment_members(old.pk) is None
+
+
 def test_count_time_helper_for_the_bench(shop):
     MemberFactory(marketing_consent=True)
     result = segment_count_time({"all": [cond("consent", "given", "email")]}, repeat=2)
