@@ -58,3 +58,9 @@ def score_run_latest(*, done_only: bool = True) -> ScoreRun | None:
     if done_only:
         runs = runs.filter(status=ScoreRun.Status.DONE)
     return runs.order_by("-started_at", "-pk").first()
+
+
+def member_score_get(*, member: Member) -> MemberScore | None:
+    """The member's scores from the last finished run, with that run (one query);
+    ``None`` when the member has not been scored yet."""
+    return MemberScore.objects.select_related("run").filter(member=member).first()

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import ngettext
 from django.views.generic import ListView, TemplateView, View
 
+from analytics.selectors.scores import member_score_get
 from loyalty.forms.bonuses import ReviewMarkForm
 from loyalty.forms.staff import PointsAdjustForm
 from loyalty.forms.tiers import VipFeeForm
@@ -94,6 +95,8 @@ class MemberDetailView(StaffPage, TemplateView):
         if context["can_adjust"] and any(tier.is_paid and not tier.archived for tier in tier_table().tiers):
             context["vip_fee_form"] = self.vip_fee_form or VipFeeForm()
         context["review_form"] = self.review_form or ReviewMarkForm()
+        # Analytics: the RFM group and CLV prediction of the last nightly scoring.
+        context["member_score"] = member_score_get(member=member)
         # Vouchers: the latest, with their state; owner and manager may cancel (points go back).
         context["member_vouchers"] = list(voucher_list_for_staff(member=member)[:RECENT])
         context["can_cancel_vouchers"] = context["can_adjust"]

@@ -217,8 +217,9 @@ def test_member_detail_uses_a_fixed_number_of_queries(users, member, store, coun
     client = client_for(users["owner"])
     url = reverse("staff:member-detail", kwargs={"pk": member.pk})
     client.get(url)
-    # session, user, member, consents, messages, till actions, ledger count + page, lots count + page, vouchers
-    with django_assert_num_queries(11):
+    # session, user, member, consents, messages, till actions, ledger count + page, lots count + page, vouchers,
+    # the member's scores
+    with django_assert_num_queries(12):
         client.get(url)
 
 
