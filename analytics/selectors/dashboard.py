@@ -29,6 +29,7 @@ from loyalty.models import Program
 class Figures:
     report: KpiReport  # the KPIs of the period and the previous one, CLV included
     series: dict[str, Series]  # every chart and table below the KPIs, in the page's order
+    computed_at: dt.datetime  # when the KPI report was computed (it may be served for a while)
 
 
 def rfm_groups_series(grid: Series) -> Series:
@@ -64,16 +65,16 @@ def dashboard_figures(period: Period, program: Program, *, version: str | None =
     version = version or data_version()
     store_id = period.store.pk if period.store is not None else None
     scope = kpi_scope(start=period.start, end=period.end, store=period.store, program=program)
-    report = analytics_cached(
-        "dashboard-kpis", (period.start, period.end, store_id),
-        lambda: kpis_compute(start=period.start, end=period.end, store=period.store),
+    report, computed_at = analytics_cached(
+        "dashboard-report", (period.start, period.end, store_id),
+        lambda: (kpis_compute(start=period.start, end=period.end, store=period.store), timezone.now()),
         version=version,
     )
     series = analytics_cached(
         "dashboard-series", (period.start, period.end, store_id, get_language()),
         lambda: all_series(scope, program), version=version,
     )
-    return Figures(report=report, series=series)
+    return Figures(report=report, series=series, computed_at=computed_at)
 
 
 WARMED_PRESETS = (THIS_MONTH, LAST_MONTH)

@@ -300,6 +300,7 @@ class AnalyticsDashboardView(StaffPage, TemplateView):
         program = program_get_or_none()
         if figures is not None and program is not None:
             query = self.query()
+            context["computed_at"] = figures.computed_at
             context["cards"] = kpi_cards(figures.report)
             previous = figures.report.previous
             if previous is not None:

@@ -287,6 +287,15 @@ def test_a_warm_request_computes_nothing(shop, monkeypatch):
     assert client.get(URL).status_code == 200
 
 
+def test_the_page_says_when_its_figures_were_computed(shop, time_machine):
+    time_machine.move_to(dt.datetime(2026, 11, 20, 9, 15, tzinfo=dt.UTC), tick=False)
+    client = client_for(shop["manager"])
+    client.get(URL)  # computed now: 10:15 in Warsaw
+    time_machine.move_to(dt.datetime(2026, 11, 20, 9, 15, 30, tzinfo=dt.UTC), tick=False)
+    page = client.get(URL).content.decode()  # served from the cache
+    assert "Figures as of" in page and "10:15" in page
+
+
 @pytest.mark.parametrize("period", ["this-month", "last-month"])
 def test_the_warm_up_task_computes_the_usual_pages_ahead_of_staff(shop, monkeypatch, period):
     from analytics.tasks import warm_dashboard
