@@ -1,291 +1,36 @@
-"""The dashboard's series: each chart's numbers, which the page draws, shows
-as a table beside the chart and exports as CSV, from one ``Series``.
-
-Every figure uses the KPI definitions of ``analytics.kpis`` (its building
-blocks ``counted_purchases``, ``NET_AMOUNT``, ``ledger_store_q``), over the
-buckets of ``bucketing``: days for a period of up to 31 days, ISO weeks up to
-26 weeks, months beyond; bucket bounds are local midnights in the program's
-time zone, clipped to the period.
-
-What each chart counts (the README says the same to staff)
----------------------------------------------------------
-- ``members``: members counted in ``members_total`` at each bucket's end (the
-  running total: those enrolled before the period plus those enrolled in each
-  bucket), the members enrolled in the bucket (``new_members``) and the
-  members with a counted purchase in the bucket (``active_members``).
-- ``purchases``: counted purchases in the bucket with and without a member,
-  and the AOV of each (``NET_AMOUNT`` / count, two places half up).
-- ``points``: ``points_earned``, ``points_redeemed`` and ``points_expired`` of
-  the bucket: the KPI's ledger kinds, by ``effective_at``, store by
-  ``ledger_store_q``. The buckets add up to the period's KPIs.
-- ``liability``: ``points_liability`` at each bucket's end, in points and in
-  money: the balances at the period's start (one plain sum) plus each bucket's
-  net change (from the period's grouped ledger query), a running total in Python.
-- ``liability-ageing``: the points members hold by the month their lot
-  expires (never-expiring lots in a row of their own), in points and money.
-  The ledger does not record which lots a redemption took points from, so a
-  lot's ``remaining`` is only known as it stands *now*: the chart shows the
-  open lots (pending, or available with points left) now. When the period
-  ends now or later this is the liability at ``end`` (its total equals
-  ``points_liability``); for a period that ended earlier the chart is titled
-  "now" and ``extra["at_end"]`` is ``False``.
-- ``tiers``: the members counted in ``members_total`` by their current tier
-  (``MemberTier``; members without one, or with none, in the "No tier" row):
-  tiers are kept as they stand, not as a history.
-- ``rfm``: the RFM grid of the last finished scoring run
-  (``analytics.selectors.scores.rfm_grid``): members per R and F score, the
-  named groups in ``extra``. It describes the run's ``as_of``, not the period.
-- ``nps``: NPS of the feedback given in the bucket and the number of answers.
-- ``comments``: the latest feedback of the period with a comment: date, score,
-  comment and the member's first name only.
-
-Store scoping is the KPIs' (``analytics.kpis`` "Store scoping"). The queries
-do not depend on the number of buckets or members: ``dashboard_series`` makes
-``DASHBOARD_QUERIES`` queries.
-"""
+"""Each chart's ``Series`` and ``dashboard_series``, every chart of the dashboard
+in one go (what each chart counts: ``analytics.selectors.series``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
-from django.db.models import Count, DateTimeField, F, Q, Sum, Value
-from django.db.models.functions import Coalesce, Greatest, TruncDay, TruncMonth, TruncWeek
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from analytics.kpis import (
-    DETRACTORS,
-    EARNED_KINDS,
-    EXPIRED_KINDS,
-    NET_AMOUNT,
-    NOT_DELETED,
-    OUTSTANDING_POINTS,
-    PROMOTERS,
-    REDEEMED_KINDS,
     KpiScope,
     counted_feedback,
     counted_members,
-    counted_purchases,
-    day_start,
-    enrolled_members,
-    ledger_store_q,
-    liability_entries,
     liability_store_q,
     money,
     nps_score,
 )
 from analytics.rfm import SCORES
 from analytics.selectors.scores import rfm_grid, score_run_latest
-from loyalty.models import LedgerEntry, PointsLot, Program, Tier
-
-Number = int | float | Decimal | None
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """One line or bar group of a chart (one column of its table)."""
-
-    name: str  # translated label, e.g. "Members"
-    values: list[Number]  # one per label of the series
-    kind: str = "count"  # "count", "money", "points", "rate" (0..1), "score" (NPS -100..100), "text"
-
-
-@dataclass(frozen=True)
-class Series:
-    """A chart's data: ``labels`` along the x axis, ``datasets`` drawn over them."""
-
-    key: str  # stable name: the chart's id, the CSV file name, the ``?table=`` value
-    title: str  # translated
-    label_header: str  # translated header of the label column (e.g. "Week starting")
-    labels: list[str]
-    datasets: list[Dataset]
-    chart: str = "line"  # "line", "bar", "stacked-bar", "doughnut", "grid", "table" (no chart)
-    note: str = ""  # translated one-line explanation shown under the chart
-
-    extra: dict = field(default_factory=dict)  # anything a chart needs beyond the table (e.g. grid axes)
-
-    def header(self) -> list[str]:
-        return [self.label_header, *(dataset.name for dataset in self.datasets)]
-
-    def rows(self) -> list[list[Number | str]]:
-        """The table: one row per label, one column per dataset."""
-        return [[label, *(dataset.values[i] for dataset in self.datasets)] for i, label in enumerate(self.labels)]
-
-
-# -- buckets -------------------------------------------------------------------
-
-DAY, WEEK, MONTH = "day", "week", "month"
-_TRUNC = {DAY: TruncDay, WEEK: TruncWeek, MONTH: TruncMonth}
-
-
-@dataclass(frozen=True)
-class Bucket:
-    """One step of a chart's x axis: ``[start, end)``, local midnights as aware datetimes."""
-
-    start: dt.datetime
-    end: dt.datetime
-    label: str  # ISO date of the bucket's first day (clipped to the period); the page localises
-
-
-def bucket_unit(scope: KpiScope) -> str:
-    """Days for a period of up to 31 days, ISO weeks up to 26 weeks, months beyond."""
-    days = (scope.end - scope.start).days
-    return DAY if days <= 31 else WEEK if days <= 26 * 7 else MONTH
-
-
-def _next_boundary(day: dt.date, unit: str) -> dt.date:
-    if unit == DAY:
-        return day + dt.timedelta(days=1)
-    if unit == WEEK:
-        return day + dt.timedelta(days=7 - day.weekday())  # the next Monday
-    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
-
-
-def bucketing(scope: KpiScope) -> list[Bucket]:
-    """The period's buckets in order, the first and last clipped to the period."""
-    unit, tz = bucket_unit(scope), _tz(scope)
-    buckets, day = [], scope.start
-    while day < scope.end:
-        following = min(_next_boundary(day, unit), scope.end)
-        buckets.append(
-            Bucket(
-                start=day_start(day, tz),
-                end=day_start(following, tz),
-                label=day.isoformat(),
-            )
-        )
-        day = following
-    return buckets
-
-
-def _tz(scope: KpiScope) -> ZoneInfo:
-    return scope.start_at.tzinfo  # kpi_scope builds the bounds in the program's zone
-
-
-class _Axis:
-    """The buckets of ``scope`` and how a database-truncated instant maps onto them."""
-
-    def __init__(self, scope: KpiScope) -> None:
-        self.scope = scope
-        self.unit = bucket_unit(scope)
-        self.tz = _tz(scope)
-        self.buckets = bucketing(scope)
-        self.labels = [bucket.label for bucket in self.buckets]
-        self._index = {bucket.label: i for i, bucket in enumerate(self.buckets)}
-
-    def trunc(self, expression, *, from_start: bool = False):
-        """``expression`` truncated to the bucket unit in the program's zone; with
-        ``from_start`` anything before the period falls in the first bucket (an
-        opening balance folded into it)."""
-        if from_start:
-            expression = Greatest(expression, Value(self.scope.start_at, output_field=DateTimeField()))
-        return _TRUNC[self.unit](expression, tzinfo=self.tz)
-
-    def position(self, truncated: dt.datetime) -> int:
-        # A week truncates to its Monday, which may come before a clipped first bucket.
-        day = max(truncated.astimezone(self.tz).date(), self.scope.start)
-        return self._index[day.isoformat()]
-
-    def spread(self, rows: Iterable[dict], *names: str) -> dict[str, list]:
-        """Per-bucket lists of ``names`` from grouped ``rows`` (0 where a bucket has no row)."""
-        values = {name: [0] * len(self.buckets) for name in names}
-        for row in rows:
-            i = self.position(row["bucket"])
-            for name in names:
-                values[name][i] += row[name] or 0
-        return values
-
-    def label_header(self) -> str:
-        return {DAY: gettext("Day"), WEEK: gettext("Week starting"), MONTH: gettext("Month")}[self.unit]
-
-    def extra(self, **more) -> dict:
-        return {"unit": self.unit, **more}
-
-
-def _running(start: int, steps: list[int]) -> list[int]:
-    totals, total = [], start
-    for step in steps:
-        total += step
-        totals.append(total)
-    return totals
-
-
-# -- the queries (one each, grouped by bucket) ------------------------------------
-
-
-def _member_rows(axis: _Axis) -> list[dict]:
-    scope = axis.scope
-    return list(
-        enrolled_members(scope).filter(enrolled_at__lt=scope.end_at)
-        .values(bucket=axis.trunc(F("enrolled_at"), from_start=True))
-        .annotate(
-            enrolled=Count("pk", filter=NOT_DELETED),  # members_total
-            new=Count("pk", filter=Q(enrolled_at__gte=scope.start_at)),  # new_members: the erased too
-        )
-        .order_by()
-    )
-
-
-def _purchase_rows(axis: _Axis) -> list[dict]:
-    scope = axis.scope
-    with_member, without = Q(member__isnull=False), Q(member__isnull=True)
-    return list(
-        counted_purchases(scope).filter(purchased_at__gte=scope.start_at, purchased_at__lt=scope.end_at)
-        .values(bucket=axis.trunc(F("purchased_at")))
-        .annotate(
-            active=Count("member", distinct=True),
-            member_count=Count("pk", filter=with_member),
-            member_amount=Sum(NET_AMOUNT, filter=with_member),
-            other_count=Count("pk", filter=without),
-            other_amount=Sum(NET_AMOUNT, filter=without),
-        )
-        .order_by()
-    )
-
-
-def _ledger_rows(axis: _Axis) -> list[dict]:
-    """The period's ledger by bucket: the three flows (store by ``ledger_store_q``) and the
-    change of the liability (store by ``liability_store_q``), conditional sums of one scan."""
-    scope = axis.scope
-    entries = LedgerEntry.objects.filter(effective_at__gte=scope.start_at, effective_at__lt=scope.end_at)
-    flows = liability = Q()
-    if scope.store is not None:
-        flows, liability = ledger_store_q(scope.store), liability_store_q(scope.store)
-        entries = entries.filter(flows | liability)
-    return list(
-        entries.values(bucket=axis.trunc(F("effective_at")))
-        .annotate(
-            earned=Coalesce(Sum("points", filter=flows & Q(kind__in=EARNED_KINDS)), 0),
-            redeemed=Coalesce(Sum("points", filter=flows & Q(kind__in=REDEEMED_KINDS)), 0),
-            expired=Coalesce(Sum("points", filter=flows & Q(kind__in=EXPIRED_KINDS)), 0),
-            change=Coalesce(Sum(OUTSTANDING_POINTS, filter=liability or None), 0),
-        )
-        .order_by()
-    )
-
-
-def _opening_liability(scope: KpiScope) -> int:
-    """Points held at the period's start (the KPI's liability at ``start``): a plain sum,
-    no truncation of the history's rows."""
-    opening = liability_entries(scope).filter(effective_at__lt=scope.start_at)
-    return opening.aggregate(points=Coalesce(Sum(OUTSTANDING_POINTS), 0))["points"]
-
-
-def _feedback_rows(axis: _Axis) -> list[dict]:
-    scope = axis.scope
-    return list(
-        counted_feedback(scope).filter(created_at__gte=scope.start_at, created_at__lt=scope.end_at)
-        .values(bucket=axis.trunc(F("created_at")))
-        .annotate(total=Count("pk"), promoters=Count("pk", filter=PROMOTERS), detractors=Count("pk", filter=DETRACTORS))
-        .order_by()
-    )
-
-
-# -- the series -------------------------------------------------------------------
+from analytics.selectors.series.buckets import MONTH, _Axis, _running, _tz
+from analytics.selectors.series.queries import (
+    _feedback_rows,
+    _ledger_rows,
+    _member_rows,
+    _opening_liability,
+    _purchase_rows,
+)
+from analytics.selectors.series.shapes import Dataset, Series
+from loyalty.models import PointsLot, Program, Tier
 
 
 def _members_from(axis: _Axis, member_rows: list[dict], purchase_rows: list[dict]) -> Series:
@@ -404,7 +149,7 @@ def liability_series(scope: KpiScope, program: Program) -> Series:
 
 def liability_ageing(scope: KpiScope, program: Program, *, now: dt.datetime | None = None) -> Series:
     """Points held in open lots by the month the lot expires (never-expiring last),
-    points and money, as the lots stand now (see the module's docstring). One query."""
+    points and money, as the lots stand now (see ``analytics.selectors.series``). One query."""
     now = now or timezone.now()
     tz = _tz(scope)
     lots = PointsLot.objects.filter(
