@@ -120,6 +120,9 @@ def test_a_member_browses_redeems_with_the_keyboard_and_shows_the_voucher(page, 
     expect(page.get_by_text("Lounge pass is for Gold members and above.")).to_be_visible()
     expect(page.get_by_text("Wine tasting is full. You can join the waitlist.")).to_be_visible()
     expect(page.get_by_role("img", name="Free coffee")).to_be_visible()
+    # Visible is not loaded: wait until the picture has been fetched and decoded.
+    page.wait_for_function("() => { const img = document.querySelector('img.reward-image'); "
+                           "return img && img.complete && img.naturalWidth > 0; }")
     assert page.evaluate("document.querySelector('img.reward-image').naturalWidth") == 640
     assert fits_a_phone(page)
     shots(page, "rewards")
