@@ -160,4 +160,6 @@ def test_the_list_shows_a_stored_image(page, live_server, shop, settings, tmp_pa
     page.goto(f"{live_server.url}/staff/rewards/")
     image = page.locator("img[src*='/media/rewards/discount-10-']")
     expect(image).to_be_visible()
+    # Visible is not loaded: wait until the picture has been fetched and decoded.
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=image.element_handle())
     assert page.evaluate("(img) => img.naturalWidth", image.element_handle()) == 1200
