@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.demo_database import demo_database_prepare, demo_database_url
+
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 MEMBERS = 2_000 if QUICK else 100_000
@@ -52,29 +54,11 @@ BIG_TABLE_ROWS = 10_000
 
 
 def _database_url() -> str:
-    from bench.__main__ import _url
-
-    return _url(DATABASE)
+    return demo_database_url(DATABASE)
 
 
 def _prepare_database() -> float:
-    """Create, migrate and load the faces database unless it holds the data; seconds spent loading."""
-    from bench.__main__ import _admin
-
-    with _admin() as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    env = dict(os.environ, DATABASE_URL=_database_url())
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    started = time.monotonic()
-    # demo_data loads in one transaction and does nothing when its data is there.
-    loaded = subprocess.run(
-        [sys.executable, "manage.py", "demo_data", "--members", str(MEMBERS), "--seed", str(SEED)],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
-    )
-    print(loaded.stdout.splitlines()[0] if loaded.stdout else "", flush=True)
-    return time.monotonic() - started
+    return demo_database_prepare(DATABASE, members=MEMBERS, seed=SEED)
 
 
 def main() -> list[dict]:
