@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from analytics.kpis import kpis_as_json, kpis_compute
+from analytics.management.base import TranslatedHelpCommand, date_option
 from loyalty.models import Store
-
-
-def _date(value: str, option: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise CommandError(
-            _("%(option)s: %(value)r is not a date in the form YYYY-MM-DD.") % {"option": option, "value": value}
-        ) from None
-
 
 HELP = gettext_lazy(
     "Print the program's KPIs for the period [start, end) of calendar days in the program's "
@@ -28,12 +18,8 @@ HELP = gettext_lazy(
 )
 
 
-class Command(BaseCommand):
+class Command(TranslatedHelpCommand):
     help = HELP
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        self.help = str(HELP)  # argparse needs a str; translated in the language active now
-        return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -50,7 +36,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, start, end, store=None, json=False, **options):
-        start_date, end_date = _date(start, "--start"), _date(end, "--end")
+        start_date, end_date = date_option(start, "--start"), date_option(end, "--end")
         if end_date <= start_date:
             raise CommandError(
                 _("--end: %(end)s must come after --start %(start)s.")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from analytics.management.base import TranslatedHelpCommand, date_option
 from analytics.models import RfmGroup
 from analytics.services.scoring import members_score
 from loyalty.services.program import program_get
@@ -19,12 +18,8 @@ HELP = gettext_lazy(
 )
 
 
-class Command(BaseCommand):
+class Command(TranslatedHelpCommand):
     help = HELP
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        self.help = str(HELP)  # argparse needs a str; translated in the language active now
-        return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -35,12 +30,7 @@ class Command(BaseCommand):
     def handle(self, *args, as_of=None, **options):
         day = None
         if as_of is not None:
-            try:
-                day = dt.date.fromisoformat(as_of.strip())
-            except ValueError:
-                raise CommandError(
-                    _("--as-of: %(value)r is not a date in the form YYYY-MM-DD.") % {"value": as_of}
-                ) from None
+            day = date_option(as_of, "--as-of")
             today = timezone.now().astimezone(program_get().tz).date()
             if day > today:
                 raise CommandError(
