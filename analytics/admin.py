@@ -4,19 +4,7 @@ read-only (the nightly run, ``analytics.services.scoring``, writes them)."""
 from django.contrib import admin
 
 from analytics.models import MemberScore, ScoreRun
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    show_full_result_count = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+from loyalty.admin import ReadOnlyAdmin
 
 
 @admin.register(ScoreRun)
