@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from analytics.cache import analytics_cached
 from analytics.kpis import NET_AMOUNT, counted_purchase_q, counted_purchases, net_amount
 from analytics.models import RfmGroup, Segment
-from analytics.segments import segment_counts, segment_queryset
+from analytics.segments import conditions_key, segment_count, segment_counts, segment_queryset
 from loyalty.models import EarnRule
 from members.models import Member
 
@@ -32,6 +32,12 @@ MONEY = DecimalField(max_digits=14, decimal_places=2)
 def segment_list_for_staff(*, archived: bool = False) -> QuerySet[Segment]:
     segments = Segment.objects.filter(archived_at__isnull=not archived)
     return segments.order_by("name", "pk")
+
+
+def segment_count_cached(conditions: dict) -> int:
+    """The members matching checked ``conditions`` (the editor's count preview),
+    cached under the data's version."""
+    return analytics_cached("segment-count", (conditions_key(conditions),), lambda: segment_count(conditions))
 
 
 def segment_counts_cached(segments: Sequence[Segment]) -> dict[int, int]:

@@ -21,14 +21,14 @@ from django.utils.translation import ngettext
 from django.views import View
 from django.views.generic import ListView, TemplateView
 
-from analytics.cache import analytics_cached
 from analytics.csv_export import csv_response
 from analytics.forms.segments import SegmentEditor, builder_spec, error_text
 from analytics.models import Segment
-from analytics.segments import conditions_key, segment_count, segment_validate
+from analytics.segments import segment_validate
 from analytics.selectors.segments import (
     rfm_label,
     rules_naming_segment,
+    segment_count_cached,
     segment_counts_cached,
     segment_export_header,
     segment_export_rows,
@@ -44,11 +44,6 @@ from loyalty.views.staff import StaffPage
 
 def members_text(count: int) -> str:
     return ngettext("%(count)s member", "%(count)s members", count) % {"count": points(count)}
-
-
-def preview_count(conditions: dict) -> int:
-    """The count preview of checked conditions, cached under the data's version."""
-    return analytics_cached("segment-count", (conditions_key(conditions),), lambda: segment_count(conditions))
 
 
 class SegmentListView(StaffPage, ListView):
@@ -94,7 +89,7 @@ class SegmentEditView(StaffPage, TemplateView):
             count_text = None
             if editor.rows_valid():
                 try:
-                    count_text = members_text(preview_count(segment_validate(editor.conditions())))
+                    count_text = members_text(segment_count_cached(segment_validate(editor.conditions())))
                 except ValidationError as error:
                     editor.add_condition_errors(error)
             return self.render_to_response(
@@ -144,7 +139,7 @@ class SegmentCountView(StaffPage, View):
             except ValidationError as error:
                 errors = [error_text(item) for item in error.error_list]
             else:
-                count = preview_count(conditions)
+                count = segment_count_cached(conditions)
                 return JsonResponse({"count": count, "text": members_text(count)})
         else:
             errors = editor.error_list() or [_("Check the conditions.")]
