@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 
-from django.db.models import CharField, Count, DecimalField, Max, Sum
+from django.db.models import CharField, Count, DecimalField, Max, QuerySet, Sum
 from django.db.models.functions import Cast, Coalesce
 from django.utils.translation import gettext as _
 
@@ -25,16 +25,39 @@ from members.models import Member
 CHUNK = 2000
 
 
-def _local_iso(value: dt.datetime | None, tz) -> str:
+def local_iso(value: dt.datetime | None, tz) -> str:
     return "" if value is None else value.astimezone(tz).isoformat()
 
 
-def _local_day(value: dt.datetime | None, tz) -> str:
+def local_day(value: dt.datetime | None, tz) -> str:
     return "" if value is None else value.astimezone(tz).date().isoformat()
 
 
-def _text(value: object) -> str:
+def text(value: object) -> str:
     return "" if value is None else str(value)
+
+
+def yes_no(value: bool) -> str:
+    return "yes" if value else "no"  # as import_members reads them
+
+
+def with_purchase_figures(members: QuerySet[Member]) -> QuerySet[Member]:
+    """``members`` with what member exports show of their purchases, by the
+    ``analytics.kpis`` rules (fully refunded purchases count nowhere, amounts
+    are net of refunds): ``last_purchase_at``, ``purchase_count``,
+    ``net_spend``; and ``phone_text``, the stored E.164 text as it is (a
+    ``PhoneNumber`` parsed per row would be half an export's time). Grouped
+    over purchases, the only multi-valued relation."""
+    counted = counted_purchase_q("purchases__")
+    return members.annotate(
+        phone_text=Cast("phone", output_field=CharField()),
+        last_purchase_at=Max("purchases__purchased_at", filter=counted),
+        purchase_count=Count("purchases", filter=counted),
+        net_spend=Coalesce(
+            Sum(net_amount("purchases__"), filter=counted), Decimal("0"),
+            output_field=DecimalField(max_digits=14, decimal_places=2),
+        ),
+    )
 
 
 # -- members ---------------------------------------------------------------
@@ -58,19 +81,8 @@ def members_export_rows(*, tz) -> Iterator[Sequence[object]]:
     One query: members joined to their one-to-one account and tier and,
     grouped, to their purchases (the only multi-valued relation).
     """
-    counted = counted_purchase_q("purchases__")
     rows = (
-        Member.objects.exclude(status=Member.Status.DELETED)
-        .annotate(
-            # The stored E.164 text as it is: a PhoneNumber parsed per row would be half the export's time.
-            phone_text=Cast("phone", output_field=CharField()),
-            last_purchase_at=Max("purchases__purchased_at", filter=counted),
-            purchase_count=Count("purchases", filter=counted),
-            net_spend=Coalesce(
-                Sum(net_amount("purchases__"), filter=counted), Decimal("0"),
-                output_field=DecimalField(max_digits=14, decimal_places=2),
-            ),
-        )
+        with_purchase_figures(Member.objects.exclude(status=Member.Status.DELETED))
         .order_by("card_number")
         .values_list(
             "card_number", "external_id", "first_name", "last_name", "email", "phone_text", "language",
@@ -82,14 +94,10 @@ def members_export_rows(*, tz) -> Iterator[Sequence[object]]:
     for (card, external_id, first, last, email, phone, language, enrolled_at, store, tier, available, pending,
          marketing, sms, last_purchase_at, count, spend) in rows.iterator(chunk_size=CHUNK):
         yield (
-            card, _text(external_id), first, last, email, _text(phone), language, _local_iso(enrolled_at, tz),
-            _text(store), _text(tier), available or 0, pending or 0, _yes_no(marketing), _yes_no(sms),
-            _local_day(last_purchase_at, tz), count, f"{spend:.2f}",
+            card, text(external_id), first, last, email, text(phone), language, local_iso(enrolled_at, tz),
+            text(store), text(tier), available or 0, pending or 0, yes_no(marketing), yes_no(sms),
+            local_day(last_purchase_at, tz), count, f"{spend:.2f}",
         )
-
-
-def _yes_no(value: bool) -> str:
-    return "yes" if value else "no"  # as import_members reads them
 
 
 # -- ledger ----------------------------------------------------------------
@@ -126,7 +134,7 @@ def ledger_export_rows(
          member_store, reason) in rows.iterator(chunk_size=CHUNK):
         store_code = purchase_store if purchase is not None else member_store
         yield (
-            pk, _local_iso(effective_at, tz), entry_kind, points, available, pending, debt, _text(card),
-            _text(purchase), _text(store_code), reason,
+            pk, local_iso(effective_at, tz), entry_kind, points, available, pending, debt, text(card),
+            text(purchase), text(store_code), reason,
         )
 

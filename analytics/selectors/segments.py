@@ -14,14 +14,15 @@ import datetime as dt
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, F, Max, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import DecimalField, F, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 from analytics.cache import analytics_cached
-from analytics.kpis import NET_AMOUNT, counted_purchase_q, counted_purchases, net_amount
+from analytics.kpis import NET_AMOUNT, counted_purchases
 from analytics.models import RfmGroup, Segment
 from analytics.segments import conditions_key, segment_count, segment_counts, segment_queryset
+from analytics.selectors.exports import local_day, local_iso, text, with_purchase_figures, yes_no
 from loyalty.models import EarnRule
 from members.models import Member
 
@@ -96,17 +97,11 @@ def segment_export_rows(segment: Segment, *, tz: dt.tzinfo) -> Iterator[Sequence
     """Every member of the segment, by card number: one query (members grouped
     with their purchases, the only multi-valued relation), read ``CHUNK`` rows
     at a time."""
-    counted = counted_purchase_q("purchases__")
     rows = (
-        segment_queryset(segment.conditions)
-        .annotate(
-            last_purchase_at=Max("purchases__purchased_at", filter=counted),
-            purchase_count=Count("purchases", filter=counted),
-            net_spend=Coalesce(Sum(net_amount("purchases__"), filter=counted), Decimal("0"), output_field=MONEY),
-        )
+        with_purchase_figures(segment_queryset(segment.conditions))
         .order_by("card_number")
         .values_list(
-            "card_number", "first_name", "last_name", "email", "phone", "marketing_consent", "sms_consent",
+            "card_number", "first_name", "last_name", "email", "phone_text", "marketing_consent", "sms_consent",
             "enrolled_at", "enrollment_store__code", "tier_status__tier__code", "last_purchase_at",
             "purchase_count", "net_spend", "score__rfm_group",
         )
@@ -114,8 +109,6 @@ def segment_export_rows(segment: Segment, *, tz: dt.tzinfo) -> Iterator[Sequence
     for (card, first, last, email, phone, marketing, sms, enrolled_at, store, tier, last_purchase_at, count,
          spend, group) in rows.iterator(chunk_size=CHUNK):
         yield (
-            card, first, last, email, "" if phone is None else str(phone), "yes" if marketing else "no",
-            "yes" if sms else "no", enrolled_at.astimezone(tz).isoformat(), store or "", tier or "",
-            "" if last_purchase_at is None else last_purchase_at.astimezone(tz).date().isoformat(), count,
-            f"{spend:.2f}", group or "",
+            card, first, last, email, text(phone), yes_no(marketing), yes_no(sms), local_iso(enrolled_at, tz),
+            text(store), text(tier), local_day(last_purchase_at, tz), count, f"{spend:.2f}", text(group),
         )
