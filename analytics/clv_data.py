@@ -163,6 +163,27 @@ def clv_predict(summary: ClvSummary, bgnbd: BgNbdParams, gamma_gamma: GammaGamma
     )
 
 
+@dataclass(frozen=True)
+class ClvModel:
+    """The two models fitted on a summary, and every member's predictions under them."""
+
+    bgnbd: BgNbdParams
+    gamma_gamma: GammaGammaParams
+    predictions: ClvPredictions
+
+
+def clv_model_fit(summary: ClvSummary) -> ClvModel | None:
+    """BG/NBD and Gamma-Gamma fitted on ``summary``, with the predictions; ``None``
+    without a member with a repeat purchase (neither drop-out nor spend can be
+    estimated then). Members without a repeat purchase are given the Gamma-Gamma
+    population mean amount."""
+    if not np.any((summary.frequency >= 1) & (summary.monetary > 0)):
+        return None
+    bgnbd = bgnbd_fit(summary.frequency, summary.recency, summary.T)
+    gamma_gamma = gamma_gamma_fit(summary.frequency, summary.monetary)
+    return ClvModel(bgnbd=bgnbd, gamma_gamma=gamma_gamma, predictions=clv_predict(summary, bgnbd, gamma_gamma))
+
+
 def clv_fit(*, end: dt.datetime | dt.date, store=None) -> ClvFit:
     """BG/NBD and Gamma-Gamma fitted on the members with a purchase before
     ``end`` (at ``store`` when given), with the program-level figures:
@@ -175,11 +196,10 @@ def clv_fit(*, end: dt.datetime | dt.date, store=None) -> ClvFit:
     finite prediction gives ``None`` for the figure concerned.
     """
     summary = clv_summary_rows(end=end, store=store)
-    if not np.any((summary.frequency >= 1) & (summary.monetary > 0)):
+    model = clv_model_fit(summary)
+    if model is None:
         return ClvFit(members=len(summary), bgnbd=None, gamma_gamma=None, clv_predicted_12m=None, churn_risk=None)
-    bgnbd = bgnbd_fit(summary.frequency, summary.recency, summary.T)
-    gamma_gamma = gamma_gamma_fit(summary.frequency, summary.monetary)
-    predictions = clv_predict(summary, bgnbd, gamma_gamma)
+    bgnbd, gamma_gamma, predictions = model.bgnbd, model.gamma_gamma, model.predictions
 
     mean_clv = float(np.mean(predictions.clv))
     clv_12m = Decimal(repr(mean_clv)).quantize(CENT, ROUND_HALF_UP) if np.isfinite(mean_clv) else None

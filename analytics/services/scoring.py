@@ -39,8 +39,7 @@ import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.clv import bgnbd_fit, gamma_gamma_fit
-from analytics.clv_data import HORIZON_DAYS, clv_predict, clv_summary_rows
+from analytics.clv_data import HORIZON_DAYS, clv_model_fit, clv_summary_rows
 from analytics.kpis import CENT
 from analytics.models import MemberScore, RfmGroup, ScoreRun
 from analytics.rfm import RFM_GROUPS, WINDOW_DAYS, RfmScores, fm_score, rfm_as_of_bounds, rfm_compute
@@ -113,13 +112,10 @@ class _Clv:
     def __init__(self, *, as_of: dt.datetime) -> None:
         summary = clv_summary_rows(end=as_of)
         self.member_id = summary.member_id
-        self.bgnbd = self.gamma_gamma = self.predictions = None
-        # As analytics.clv_data.clv_fit: the model needs a member with a repeat purchase.
-        if np.any((summary.frequency >= 1) & (summary.monetary > 0)):
-            self.bgnbd = bgnbd_fit(summary.frequency, summary.recency, summary.T)
-            self.gamma_gamma = gamma_gamma_fit(summary.frequency, summary.monetary)
-            # Gamma-Gamma gives the population mean p * gamma / (q - 1) to members without a repeat purchase.
-            self.predictions = clv_predict(summary, self.bgnbd, self.gamma_gamma)
+        model = clv_model_fit(summary)  # as the KPI table fits it (analytics.clv_data.clv_fit)
+        self.bgnbd = model.bgnbd if model else None
+        self.gamma_gamma = model.gamma_gamma if model else None
+        self.predictions = model.predictions if model else None
 
     def params(self) -> dict:
         def rounded(params) -> dict | None:
